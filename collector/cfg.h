@@ -1,0 +1,97 @@
+/*
+ * Reading YAML configuration with positions. A `struct cfg` holds one parsed file and
+ * the errors found in it; `struct cfg_map` and `struct cfg_seq` walk its mappings and
+ * sequences while tracking the key path ("probes[2].interval") for messages.
+ *
+ * Every error is recorded, never printed, in the form
+ *   FILE:LINE:COLUMN: KEY.PATH: PROBLEM
+ * with 1-based line and column of the offending value, so that a loader can walk the
+ * whole file and report every error in one run.
+ *
+ * Getters return 1 when the key is present and valid (and set *out), 0 when it is absent
+ * (and leave *out alone), and -1 when it is present but invalid (error recorded).
+ * Every key a getter asks for counts as known; cfg_map_finish() then reports each key of
+ * the mapping that no getter asked for as unknown, with the closest known key as a hint.
+ */
+#ifndef TOCSIN_CFG_H
+#define TOCSIN_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cfg;
+
+#define CFG_PATH_MAX 256
+
+struct cfg_map {
+	struct cfg *cfg;
+	int node;                /* libyaml node index of the mapping, 0 if none */
+	char path[CFG_PATH_MAX]; /* key path of the mapping itself, "" for the root */
+	bool *used;              /* per pair: asked for by a getter */
+	const char **known;      /* keys asked for, for the "did you mean" hint */
+	size_t known_count;
+	size_t known_capacity;
+};
+
+struct cfg_seq {
+	struct cfg *cfg;
+	int node;
+	char path[CFG_PATH_MAX];
+};
+
+/* Parses a file or a string (`name` is used in messages). Never NULL; check the errors. */
+struct cfg *cfg_parse_file(const char *path);
+struct cfg *cfg_parse_string(const char *name, const char *text, size_t length);
+void cfg_free(struct cfg *cfg);
+
+size_t cfg_error_count(const struct cfg *cfg);
+/* All errors recorded so far, one per line, in the order found; "" when none. */
+const char *cfg_errors(const struct cfg *cfg);
+const char *cfg_file_name(const struct cfg *cfg);
+
+/* Opens the document's root mapping; -1 (error recorded) when the root is not a mapping. */
+int cfg_root(struct cfg *cfg, struct cfg_map *root);
+
+/* Records an error at the value of `key` in `m` (or at the mapping when key is NULL). */
+void cfg_error(struct cfg_map *m, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Records an error at item `index` of `s`. */
+void cfg_seq_error(struct cfg_seq *s, size_t index, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Writes "FILE:LINE:COLUMN" of the value of `key` (or of the mapping) into buf. */
+const char *cfg_location(const struct cfg_map *m, const char *key, char *buf, size_t size);
+
+/* True when the mapping has `key`; marks it known but not used. */
+bool cfg_has(struct cfg_map *m, const char *key);
+
+int cfg_get_string(struct cfg_map *m, const char *key, char **out);
+int cfg_get_bool(struct cfg_map *m, const char *key, bool *out);
+int cfg_get_int(struct cfg_map *m, const char *key, int64_t min, int64_t max, int64_t *out);
+int cfg_get_double(struct cfg_map *m, const char *key, double *out);
+int cfg_get_duration_ms(struct cfg_map *m, const char *key, uint64_t *out);
+int cfg_get_size(struct cfg_map *m, const char *key, uint64_t *out);
+/* A sequence of scalars. *out is a NULL-terminated array of copies. */
+int cfg_get_string_list(struct cfg_map *m, const char *key, char ***out, size_t *count);
+/* A mapping of scalar to scalar, in file order: *names and *values are parallel arrays. */
+int cfg_get_string_map(struct cfg_map *m, const char *key, char ***names, char ***values,
+		       size_t *count);
+/* Opens a nested mapping; close it with cfg_map_finish(). */
+int cfg_get_map(struct cfg_map *m, const char *key, struct cfg_map *sub);
+int cfg_get_seq(struct cfg_map *m, const char *key, struct cfg_seq *seq);
+
+size_t cfg_seq_count(const struct cfg_seq *s);
+/* Item `index` as a mapping (close with cfg_map_finish) or as a scalar copy. */
+int cfg_seq_map(struct cfg_seq *s, size_t index, struct cfg_map *item);
+int cfg_seq_string(struct cfg_seq *s, size_t index, char **out);
+
+/* Hash of the YAML subtree under the mapping (keys, values, order): detects changes. */
+uint64_t cfg_map_fingerprint(const struct cfg_map *m);
+
+/* Reports every key no getter asked for, frees the tracking arrays. Always call it. */
+void cfg_map_finish(struct cfg_map *m);
+
+/* Frees arrays returned by cfg_get_string_list / cfg_get_string_map. */
+void cfg_strv_free(char **v);
+
+#endif

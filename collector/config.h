@@ -1,0 +1,78 @@
+/*
+ * The configuration model and its loader. A config is loaded and validated completely
+ * (every error in the file collected) before anything uses it; a running daemon swaps
+ * configs only when the new one loaded without errors.
+ */
+#ifndef TOCSIN_CONFIG_H
+#define TOCSIN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "collector/log.h"
+#include "collector/series.h"
+#include "collector/units.h"
+
+struct probe_type;
+
+#define CONFIG_DEFAULT_LISTEN      "127.0.0.1:9517"
+#define CONFIG_DEFAULT_INTERVAL_MS 10000u
+#define CONFIG_DEFAULT_TIMEOUT_MS  5000u
+#define CONFIG_DEFAULT_RETENTION   "10s:2d, 1m:30d, 1h:400d"
+
+struct config_probe {
+	char *name;
+	const struct probe_type *type;
+	void *state; /* the type's parsed options, freed with type->free */
+	uint64_t interval_ms;
+	uint64_t timeout_ms;  /* at most interval_ms */
+	uint32_t heartbeat_s; /* RRD heartbeat: 2 x interval unless configured */
+	struct label *labels; /* user labels, owned, sorted by name */
+	size_t label_count;
+	uint64_t fingerprint; /* hash of the probe's YAML and the global defaults it uses */
+	char *location;       /* "file:line:column" of the probe's entry */
+};
+
+struct config {
+	char *source;      /* file name, or "<embedded>" */
+	char *listen_host; /* "127.0.0.1", "::1" */
+	uint16_t listen_port;
+	char *data_dir;
+	char *rrdcached; /* NULL: write archives directly */
+	uint64_t interval_ms;
+	uint64_t timeout_ms;
+	uint64_t heartbeat_ms; /* 0: 2 x each probe's interval */
+	struct retention retention;
+	bool log_level_set;
+	enum log_level log_level;
+	struct config_probe *probes;
+	size_t probe_count;
+	uint64_t hash; /* of the source text */
+};
+
+/* Embedded default config text (etc/tocsin.yml compiled in). */
+extern const char tocsin_default_config[];
+
+/*
+ * Loads and validates. On success returns the config and sets *errors to NULL. On failure
+ * returns NULL and sets *errors to every error message, one per line (caller frees).
+ */
+struct config *config_load_file(const char *path, char **errors);
+struct config *config_load_string(const char *name, const char *text, char **errors);
+void config_free(struct config *cfg);
+
+/* Command-line overrides; -1 and *error (caller frees) when the value is invalid. */
+int config_set_listen(struct config *cfg, const char *host_port, char **error);
+void config_set_data_dir(struct config *cfg, const char *dir);
+
+/* Parses "HOST:PORT", "[V6]:PORT" or ":PORT"; *host is allocated. */
+int config_parse_listen(const char *text, char **host, uint16_t *port);
+
+/* Writes a short summary (listen address, data_dir, probes by type) for --check-config. */
+void config_print_summary(const struct config *cfg, FILE *out);
+
+const struct config_probe *config_find_probe(const struct config *cfg, const char *name);
+
+#endif

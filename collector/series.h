@@ -1,0 +1,83 @@
+/*
+ * The series registry: every time series tocsin knows, interned once. A series is a
+ * metric name plus a label set sorted by name; series of one metric name form a family
+ * with one HELP text and one type. The registry keeps the last value of each series and
+ * the link to its archive file. Loop thread only: no locking.
+ */
+#ifndef TOCSIN_SERIES_H
+#define TOCSIN_SERIES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum metric_type {
+	METRIC_GAUGE,
+	METRIC_COUNTER,
+};
+
+/* A metric's static description; probes keep these as `static const` tables. */
+struct metric_desc {
+	const char *name;
+	const char *help;
+	enum metric_type type;
+};
+
+struct label {
+	const char *name;
+	const char *value;
+};
+
+struct store_file;
+
+struct series {
+	uint64_t id;
+	struct series_family *family;
+	struct label *labels; /* owned copies, sorted by name */
+	size_t label_count;
+	double value;
+	int64_t time_ms;         /* wall-clock time of the last value; 0 before the first */
+	bool stale;              /* not written by its owner's last run: not exported */
+	const void *owner;       /* who writes it (a scheduler probe instance), NULL if shared */
+	uint64_t owner_seq;      /* owner's run counter at the last write */
+	struct store_file *file; /* archive, NULL when not archived */
+};
+
+struct series_family {
+	char *name;
+	char *help;
+	enum metric_type type;
+	struct series **series; /* in creation order */
+	size_t count;
+	size_t capacity;
+};
+
+struct series_registry;
+
+struct series_registry *series_registry_new(void);
+void series_registry_free(struct series_registry *reg);
+
+/*
+ * Returns the series for desc->name and the given labels (any order; copied), creating it
+ * when new. Returns NULL when the name or a label name is not valid in the Prometheus
+ * exposition format, when a label name repeats, or when the family exists with another
+ * type; each such error is logged once per family.
+ */
+struct series *series_intern(struct series_registry *reg, const struct metric_desc *desc,
+			     const struct label *labels, size_t label_count);
+
+/* Sets value and time and clears the stale mark. */
+void series_set(struct series *s, double value, int64_t time_ms);
+
+/* Removes and frees one series; empty families are removed too. */
+void series_remove(struct series_registry *reg, struct series *s);
+
+size_t series_registry_count(const struct series_registry *reg);
+/* Families sorted by name, valid until the next series_intern or series_remove. */
+size_t series_registry_family_count(const struct series_registry *reg);
+struct series_family *series_registry_family(const struct series_registry *reg, size_t index);
+
+/* Value of a label, or NULL. */
+const char *series_label(const struct series *s, const char *name);
+
+#endif

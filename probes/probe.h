@@ -1,0 +1,131 @@
+/*
+ * The probe interface. Each file in probes/ defines one `const struct probe_type` and
+ * keeps everything else static; probes/registry.c lists them.
+ *
+ * Life of a probe instance: the config loader calls parse() once per configured probe
+ * with the probe's YAML mapping (common keys such as name, interval and labels already
+ * read) and keeps the returned state. The scheduler then calls start() on every turn
+ * with a fresh run handle. start() must not block: it either finishes at once or
+ * registers its I/O on probe_run_base(run) and finishes from a callback later. A run
+ * reports samples with probe_run_emit() and ends with exactly one probe_run_finish().
+ * When the deadline passes first, the scheduler calls cancel(), which must release the
+ * run's I/O and must not call probe_run_finish(); the run is recorded as a timeout.
+ */
+#ifndef TOCSIN_PROBE_H
+#define TOCSIN_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collector/series.h"
+
+struct cfg_map;
+struct event_base;
+struct probe_run;
+
+/* How a run ended. Keep probe_status_table in probe.c in step (designated initializers). */
+enum probe_status {
+	PROBE_STATUS_OK,
+	PROBE_STATUS_TIMEOUT,
+	PROBE_STATUS_CANCELLED,
+	PROBE_STATUS_IO_ERROR,
+	PROBE_STATUS_PARSE_ERROR,
+	PROBE_STATUS_NOT_PERMITTED,
+	PROBE_STATUS_RESOLVE_ERROR,
+	PROBE_STATUS_REFUSED,
+	PROBE_STATUS_UNREACHABLE,
+	PROBE_STATUS_CONNECTION_LOST,
+	PROBE_STATUS_TLS_ERROR,
+	PROBE_STATUS_TLS_EXPIRED,
+	PROBE_STATUS_PROTOCOL_ERROR,
+	PROBE_STATUS_STATUS_MISMATCH,
+	PROBE_STATUS_CONTENT_MISMATCH,
+	PROBE_STATUS_INTERNAL_ERROR,
+	PROBE_STATUS_COUNT,
+};
+
+/* Broad class of a status, for alerting and the dashboard. */
+enum probe_status_class {
+	PROBE_CLASS_OK,
+	PROBE_CLASS_DOWN,  /* the target answered wrongly or not at all */
+	PROBE_CLASS_ERROR, /* tocsin could not run the check (config, permission, bug) */
+};
+
+struct probe_status_info {
+	const char *name; /* short code for labels and logs: "timeout", "refused" */
+	enum probe_status_class status_class;
+	const char *text; /* human text: "timed out" */
+};
+
+const struct probe_status_info *probe_status_info(enum probe_status status);
+
+struct probe_type {
+	const char *name;
+	/* Reads the type's options from `options`; 0 and *state set, or -1 with errors recorded. */
+	int (*parse)(struct cfg_map *options, void **state);
+	/* Starts one run; see the file comment. */
+	void (*start)(struct probe_run *run, void *state);
+	/* Aborts an unfinished run; may be NULL for types that always finish inside start(). */
+	void (*cancel)(struct probe_run *run, void *state);
+	void (*free)(void *state);
+};
+
+/* Looks a type up by its config name; NULL when unknown. */
+const struct probe_type *probe_type_find(const char *name);
+/* Comma-separated names of every type, for error messages. */
+const char *probe_type_names(void);
+
+/* A sample emitted by a run: the label array and strings are owned by the run. */
+struct probe_sample {
+	const struct metric_desc *desc;
+	struct label *labels;
+	size_t label_count;
+	double value;
+};
+
+/* Called once when the run ends (finish or timeout). The owner frees the run afterwards. */
+typedef void probe_run_done_fn(struct probe_run *run, void *arg);
+
+/*
+ * Creates a run for the probe `probe_name` (used in logs and as the `probe` label).
+ * Owned by the scheduler (or the --once runner), which calls probe_run_free() once done.
+ */
+struct probe_run *probe_run_new(struct event_base *base, const char *probe_name,
+				probe_run_done_fn *done, void *arg);
+void probe_run_free(struct probe_run *run);
+
+struct event_base *probe_run_base(const struct probe_run *run);
+const char *probe_run_probe_name(const struct probe_run *run);
+
+/*
+ * Records one sample. `labels` and their strings are copied. Ignored after the run has
+ * finished (a late callback of a cancelled run). Sample time is the run's finish time.
+ */
+void probe_run_emit(struct probe_run *run, const struct metric_desc *desc,
+		    const struct label *labels, size_t label_count, double value);
+
+/*
+ * Ends the run with `status` and a short reason ("connect: refused"). The first call
+ * counts; later calls are ignored. Calls the done callback before it returns.
+ */
+void probe_run_finish(struct probe_run *run, enum probe_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Marks the run timed out (scheduler only): same as finish with PROBE_STATUS_TIMEOUT. */
+void probe_run_timeout(struct probe_run *run, const char *reason);
+
+bool probe_run_finished(const struct probe_run *run);
+enum probe_status probe_run_status(const struct probe_run *run);
+const char *probe_run_reason(const struct probe_run *run);
+size_t probe_run_sample_count(const struct probe_run *run);
+const struct probe_sample *probe_run_sample(const struct probe_run *run, size_t index);
+/* Monotonic start and finish times in milliseconds. */
+uint64_t probe_run_started_ms(const struct probe_run *run);
+uint64_t probe_run_finished_ms(const struct probe_run *run);
+
+/* Monotonic and wall-clock time in milliseconds. */
+uint64_t probe_now_ms(void);
+int64_t probe_wall_ms(void);
+
+#endif

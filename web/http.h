@@ -1,0 +1,41 @@
+/*
+ * The HTTP server (libevent evhttp): /metrics, /healthz and the routes later modules
+ * add. Requests are bounded in header size, body size and time.
+ */
+#ifndef TOCSIN_HTTP_H
+#define TOCSIN_HTTP_H
+
+#include <stdint.h>
+
+struct event_base;
+struct evhttp_request;
+struct series_registry;
+
+struct http_server;
+
+/* Called before /metrics is rendered, so that the daemon refreshes its own gauges. */
+typedef void http_refresh_fn(void *arg);
+
+/*
+ * Binds host:port and serves. Returns NULL (error logged with the address) when the
+ * socket cannot be bound.
+ */
+struct http_server *http_server_new(struct event_base *base, const char *host, uint16_t port,
+				    struct series_registry *reg, http_refresh_fn *refresh,
+				    void *refresh_arg);
+/* Registers a handler for an exact path. */
+void http_server_route(struct http_server *srv, const char *path,
+		       void (*handler)(struct evhttp_request *req, void *arg), void *arg);
+/* The bound port (useful with port 0). */
+uint16_t http_server_port(const struct http_server *srv);
+void http_server_free(struct http_server *srv);
+
+/* Counters of served requests, for tocsin's own metrics. */
+struct http_stats {
+	uint64_t requests;
+	uint64_t scrapes;
+	double last_scrape_seconds;
+};
+void http_server_stats(const struct http_server *srv, struct http_stats *out);
+
+#endif
