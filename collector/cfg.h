@@ -12,6 +12,12 @@
  * (and leave *out alone), and -1 when it is present but invalid (error recorded).
  * Every key a getter asks for counts as known; cfg_map_finish() then reports each key of
  * the mapping that no getter asked for as unknown, with the closest known key as a hint.
+ * Key arguments are kept by pointer until cfg_map_finish(), so pass string literals.
+ *
+ * A YAML null (a key with nothing after the colon, "~" or "null") counts as absent for the
+ * mapping, sequence, list and map getters, and as an error for the scalar getters.
+ * cfg_get_map(), cfg_get_seq() and cfg_seq_map() always initialize their output, so
+ * closing it with cfg_map_finish() is safe whatever they return.
  */
 #ifndef TOCSIN_CFG_H
 #define TOCSIN_CFG_H
@@ -46,6 +52,8 @@ struct cfg *cfg_parse_string(const char *name, const char *text, size_t length);
 void cfg_free(struct cfg *cfg);
 
 size_t cfg_error_count(const struct cfg *cfg);
+/* hash_bytes() of the whole source text, for telling a changed file from a reread one. */
+uint64_t cfg_source_hash(const struct cfg *cfg);
 /* All errors recorded so far, one per line, in the order found; "" when none. */
 const char *cfg_errors(const struct cfg *cfg);
 const char *cfg_file_name(const struct cfg *cfg);
@@ -64,6 +72,21 @@ const char *cfg_location(const struct cfg_map *m, const char *key, char *buf, si
 
 /* True when the mapping has `key`; marks it known but not used. */
 bool cfg_has(struct cfg_map *m, const char *key);
+
+enum cfg_kind {
+	CFG_KIND_ABSENT,
+	CFG_KIND_NULL,
+	CFG_KIND_SCALAR,
+	CFG_KIND_SEQUENCE,
+	CFG_KIND_MAPPING,
+};
+
+/* Kind of the value of `key`, for keys that accept several forms; marks it known only. */
+enum cfg_kind cfg_kind(struct cfg_map *m, const char *key);
+
+/* Number of keys in the mapping, and key `index` in file order (NULL if not a string). */
+size_t cfg_map_size(const struct cfg_map *m);
+const char *cfg_map_key(const struct cfg_map *m, size_t index);
 
 int cfg_get_string(struct cfg_map *m, const char *key, char **out);
 int cfg_get_bool(struct cfg_map *m, const char *key, bool *out);
@@ -90,6 +113,19 @@ uint64_t cfg_map_fingerprint(const struct cfg_map *m);
 
 /* Reports every key no getter asked for, frees the tracking arrays. Always call it. */
 void cfg_map_finish(struct cfg_map *m);
+/*
+ * Frees the tracking arrays without reporting unknown keys: for a mapping whose keys
+ * cannot be known, such as a probe whose type is missing or invalid.
+ */
+void cfg_map_discard(struct cfg_map *m);
+
+/* Size of a buffer for cfg_quote(); longer values are shortened with "...". */
+#define CFG_QUOTE_SIZE 96
+/*
+ * Writes `value` in double quotes for a message, escaping quotes, backslashes and control
+ * characters. Returns buf.
+ */
+const char *cfg_quote(const char *value, char *buf, size_t size);
 
 /* Frees arrays returned by cfg_get_string_list / cfg_get_string_map. */
 void cfg_strv_free(char **v);

@@ -1,1 +1,720 @@
-/* placeholder: being written */
+/*
+ * The configuration loader: reads tocsin.yml through the cfg getters into a struct config,
+ * applies defaults and cross-key rules (timeout within interval, heartbeat at least the
+ * interval, unique probe names), and hands each probe's remaining keys to its type. Every
+ * error of the file is collected; a config is returned only when there is none.
+ */
+#include "collector/config.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector/cfg.h"
+#include "collector/hash.h"
+#include "collector/xalloc.h"
+#include "probes/probe.h"
+
+#ifndef TOCSIN_LOCALSTATEDIR
+#define TOCSIN_LOCALSTATEDIR "/var"
+#endif
+#define CONFIG_DEFAULT_DATA_DIR TOCSIN_LOCALSTATEDIR "/lib/tocsin"
+
+/* Intervals are RRD steps, so whole seconds; a week is past any sensible polling period. */
+#define CONFIG_INTERVAL_MIN_MS 1000u
+#define CONFIG_INTERVAL_MAX_MS (7u * 24 * 3600 * 1000)
+#define CONFIG_PROBE_NAME_MAX  128
+
+#define CONFIG_LISTEN_EXAMPLES "examples: 127.0.0.1:9517, [::1]:9517, :9517"
+
+/* What every probe inherits from the top level, and where it was set. */
+struct config_defaults {
+	uint64_t interval_ms;
+	uint64_t timeout_ms;
+	bool timeout_set;
+	uint64_t heartbeat_ms; /* 0: not set */
+};
+
+static bool config_is_digits(const char *s)
+{
+	return s[0] != '\0' && s[strspn(s, "0123456789")] == '\0';
+}
+
+/* Host names and IPv4 addresses: letters, digits, '-', '.' and '_' (for local names). */
+static bool config_is_host_name(const char *s)
+{
+	return s[0] != '\0' &&
+	       s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")] ==
+		   '\0';
+}
+
+static bool config_is_ipv6(const char *s)
+{
+	struct in6_addr addr;
+	char copy[INET6_ADDRSTRLEN + 1];
+	size_t len = strcspn(s, "%"); /* a zone ("fe80::1%eth0") is checked by bind, not here */
+
+	if (len == 0 || len >= sizeof copy || (s[len] == '%' && s[len + 1] == '\0'))
+		return false;
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	return inet_pton(AF_INET6, copy, &addr) == 1;
+}
+
+int config_parse_listen(const char *text, char **host, uint16_t *port)
+{
+	const char *port_text;
+	char *name;
+	unsigned long value;
+
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (close == NULL || close[1] != ':')
+			return -1;
+		name = xstrndup(text + 1, (size_t)(close - text - 1));
+		port_text = close + 2;
+		if (!config_is_ipv6(name))
+			goto bad;
+	} else {
+		const char *colon = strrchr(text, ':');
+
+		if (colon == NULL)
+			return -1;
+		/* ":9517" binds every IPv4 address, as "0.0.0.0:9517" would. */
+		name = colon == text ? xstrdup("0.0.0.0") : xstrndup(text, (size_t)(colon - text));
+		port_text = colon + 1;
+		if (!config_is_host_name(name))
+			goto bad;
+	}
+	if (!config_is_digits(port_text) || strlen(port_text) > 5)
+		goto bad;
+	value = strtoul(port_text, NULL, 10);
+	if (value > 65535)
+		goto bad;
+	*host = name;
+	*port = (uint16_t)value;
+	return 0;
+bad:
+	free(name);
+	return -1;
+}
+
+int config_set_listen(struct config *cfg, const char *host_port, char **error)
+{
+	char *host;
+	uint16_t port;
+
+	if (config_parse_listen(host_port, &host, &port) < 0) {
+		char quoted[CFG_QUOTE_SIZE];
+
+		*error = xasprintf("invalid listen address %s (" CONFIG_LISTEN_EXAMPLES ")",
+				   cfg_quote(host_port, quoted, sizeof quoted));
+		return -1;
+	}
+	free(cfg->listen_host);
+	cfg->listen_host = host;
+	cfg->listen_port = port;
+	return 0;
+}
+
+void config_set_data_dir(struct config *cfg, const char *dir)
+{
+	free(cfg->data_dir);
+	cfg->data_dir = xstrdup(dir);
+}
+
+static void config_probe_free(struct config_probe *p)
+{
+	if (p->type != NULL && p->type->free != NULL && p->state != NULL)
+		p->type->free(p->state);
+	for (size_t i = 0; i < p->label_count; i++) {
+		free((char *)p->labels[i].name);
+		free((char *)p->labels[i].value);
+	}
+	free(p->labels);
+	free(p->name);
+	free(p->location);
+}
+
+void config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < cfg->probe_count; i++)
+		config_probe_free(&cfg->probes[i]);
+	free(cfg->probes);
+	free(cfg->source);
+	free(cfg->listen_host);
+	free(cfg->data_dir);
+	free(cfg->rrdcached);
+	free(cfg);
+}
+
+static struct config *config_new_defaults(const char *source)
+{
+	struct config *c = xcalloc(1, sizeof *c);
+
+	c->source = xstrdup(source);
+	if (config_parse_listen(CONFIG_DEFAULT_LISTEN, &c->listen_host, &c->listen_port) < 0)
+		abort(); /* the compiled-in default is valid */
+	c->data_dir = xstrdup(CONFIG_DEFAULT_DATA_DIR);
+	c->interval_ms = CONFIG_DEFAULT_INTERVAL_MS;
+	c->timeout_ms = CONFIG_DEFAULT_TIMEOUT_MS;
+	if (units_parse_retention(CONFIG_DEFAULT_RETENTION, &c->retention) < 0)
+		abort();
+	c->log_level = LOG_LEVEL_INFO;
+	return c;
+}
+
+static const char *config_format_ms(uint64_t ms, char *buf, size_t size)
+{
+	return units_format_duration(ms, buf, size);
+}
+
+/* Reads an interval: a duration in whole seconds from 1s to 7d. */
+static int config_get_interval(struct cfg_map *m, const char *key, uint64_t *out)
+{
+	char text[32];
+	uint64_t ms;
+	int rc = cfg_get_duration_ms(m, key, &ms);
+
+	if (rc != 1)
+		return rc;
+	if (ms % 1000 != 0 || ms < CONFIG_INTERVAL_MIN_MS || ms > CONFIG_INTERVAL_MAX_MS) {
+		cfg_error(m, key,
+			  "%s is not accepted; an interval is a whole number of seconds from 1s "
+			  "to 7d because it is the archive step",
+			  config_format_ms(ms, text, sizeof text));
+		return -1;
+	}
+	*out = ms;
+	return 1;
+}
+
+static int config_get_timeout(struct cfg_map *m, const char *key, uint64_t *out)
+{
+	uint64_t ms;
+	int rc = cfg_get_duration_ms(m, key, &ms);
+
+	if (rc != 1)
+		return rc;
+	if (ms == 0) {
+		cfg_error(m, key, "a timeout of 0 is not accepted; give at least 1ms");
+		return -1;
+	}
+	*out = ms;
+	return 1;
+}
+
+static int config_get_heartbeat(struct cfg_map *m, const char *key, uint64_t *out)
+{
+	char text[32];
+	uint64_t ms;
+	int rc = cfg_get_duration_ms(m, key, &ms);
+
+	if (rc != 1)
+		return rc;
+	if (ms % 1000 != 0 || ms < 1000 || ms / 1000 > UINT32_MAX) {
+		cfg_error(m, key,
+			  "%s is not accepted; a heartbeat is a whole number of seconds, at least "
+			  "1s, because RRD stores it in seconds",
+			  config_format_ms(ms, text, sizeof text));
+		return -1;
+	}
+	*out = ms;
+	return 1;
+}
+
+/* Checks one retention item and appends it; the caller words the position. */
+static const char *config_add_tier(struct retention *r, const char *text, char *why,
+				   size_t why_size)
+{
+	const char *problem = units_retention_tier_problem(text);
+	char quoted[CFG_QUOTE_SIZE];
+	struct retention_tier tier;
+
+	cfg_quote(text, quoted, sizeof quoted);
+	if (problem != NULL) {
+		snprintf(why, why_size, "%s %s (STEP:KEEP; " UNITS_RETENTION_EXAMPLES ")", quoted,
+			 problem);
+		return why;
+	}
+	if (r->count == RETENTION_MAX_TIERS) {
+		snprintf(why, why_size, "%s is one tier too many; at most %d tiers are accepted",
+			 quoted, RETENTION_MAX_TIERS);
+		return why;
+	}
+	units_parse_retention_tier(text, &tier);
+	if (r->count > 0 && tier.step_s <= r->tier[r->count - 1].step_s) {
+		char step[32];
+		char previous[32];
+
+		snprintf(why, why_size,
+			 "%s has a step (%s) that is not longer than the step of the tier "
+			 "before it (%s); list tiers from the shortest step to the longest",
+			 quoted, config_format_ms((uint64_t)tier.step_s * 1000, step, sizeof step),
+			 config_format_ms((uint64_t)r->tier[r->count - 1].step_s * 1000, previous,
+					  sizeof previous));
+		return why;
+	}
+	r->tier[r->count++] = tier;
+	return NULL;
+}
+
+/* retention: a sequence of "STEP:KEEP" strings, or one comma-separated string of them. */
+static void config_read_retention(struct cfg_map *root, struct config *c)
+{
+	struct retention r = {0};
+	enum cfg_kind kind = cfg_kind(root, "retention");
+	char why[512];
+	bool failed = false;
+
+	if (kind == CFG_KIND_SCALAR) {
+		char *text;
+		char *save = NULL;
+
+		if (cfg_get_string(root, "retention", &text) != 1)
+			return;
+		for (char *item = strtok_r(text, ",", &save); item != NULL;
+		     item = strtok_r(NULL, ",", &save)) {
+			char *end;
+
+			item += strspn(item, " ");
+			end = item + strlen(item);
+			while (end > item && end[-1] == ' ')
+				*--end = '\0';
+			if (config_add_tier(&r, item, why, sizeof why) != NULL) {
+				cfg_error(root, "retention", "%s", why);
+				failed = true;
+			}
+		}
+		free(text);
+	} else {
+		struct cfg_seq seq;
+		int rc = cfg_get_seq(root, "retention", &seq);
+
+		if (rc != 1)
+			return;
+		for (size_t i = 0; i < cfg_seq_count(&seq); i++) {
+			char *item;
+
+			if (cfg_seq_string(&seq, i, &item) != 1) {
+				failed = true;
+				continue;
+			}
+			if (config_add_tier(&r, item, why, sizeof why) != NULL) {
+				cfg_seq_error(&seq, i, "%s", why);
+				failed = true;
+			}
+			free(item);
+		}
+	}
+	if (!failed && r.count == 0) {
+		cfg_error(root, "retention",
+			  "no tiers given; list at least one (" UNITS_RETENTION_EXAMPLES ")");
+		return;
+	}
+	if (!failed)
+		c->retention = r;
+}
+
+static void config_read_listen(struct cfg_map *root, struct config *c)
+{
+	char quoted[CFG_QUOTE_SIZE];
+	char *text;
+
+	if (cfg_get_string(root, "listen", &text) != 1)
+		return;
+	free(c->listen_host);
+	c->listen_host = NULL;
+	if (config_parse_listen(text, &c->listen_host, &c->listen_port) < 0)
+		cfg_error(root, "listen",
+			  "%s is not HOST:PORT with a port from 0 to 65535 (" CONFIG_LISTEN_EXAMPLES
+			  ")",
+			  cfg_quote(text, quoted, sizeof quoted));
+	free(text);
+}
+
+/* rrdcached accepts "unix:/ABSOLUTE/PATH" or "HOST:PORT" (librrd's rrdc_connect forms). */
+static void config_read_rrdcached(struct cfg_map *root, struct config *c)
+{
+	char quoted[CFG_QUOTE_SIZE];
+	char *text;
+	char *host = NULL;
+	uint16_t port;
+	bool valid;
+
+	if (cfg_get_string(root, "rrdcached", &text) != 1)
+		return;
+	if (strncmp(text, "unix:", 5) == 0)
+		valid = text[5] == '/' && text[6] != '\0';
+	else
+		valid = text[0] != ':' && config_parse_listen(text, &host, &port) == 0 && port != 0;
+	free(host);
+	if (!valid) {
+		cfg_error(root, "rrdcached",
+			  "%s is not an rrdcached address (accepted: unix:/PATH or HOST:PORT; "
+			  "examples: unix:/run/rrdcached.sock, 127.0.0.1:42217)",
+			  cfg_quote(text, quoted, sizeof quoted));
+		free(text);
+		return;
+	}
+	c->rrdcached = text;
+}
+
+static void config_read_globals(struct cfg_map *root, struct config *c, struct config_defaults *d)
+{
+	char quoted[CFG_QUOTE_SIZE];
+	struct cfg_map archive;
+	char *text;
+
+	config_read_listen(root, c);
+	if (cfg_get_string(root, "data_dir", &text) == 1) {
+		if (text[0] == '\0') {
+			cfg_error(root, "data_dir", "is empty; expected a directory path");
+			free(text);
+		} else {
+			free(c->data_dir);
+			c->data_dir = text;
+		}
+	}
+	config_read_rrdcached(root, c);
+
+	config_get_interval(root, "interval", &c->interval_ms);
+	if (config_get_timeout(root, "timeout", &c->timeout_ms) == 1) {
+		d->timeout_set = true;
+		if (c->timeout_ms > c->interval_ms) {
+			char timeout[32];
+			char interval[32];
+
+			cfg_error(root, "timeout",
+				  "timeout (%s) is longer than interval (%s); a probe run must end "
+				  "before the next one starts",
+				  config_format_ms(c->timeout_ms, timeout, sizeof timeout),
+				  config_format_ms(c->interval_ms, interval, sizeof interval));
+		}
+	}
+	config_read_retention(root, c);
+
+	cfg_get_map(root, "archive", &archive);
+	config_get_heartbeat(&archive, "heartbeat", &c->heartbeat_ms);
+	cfg_map_finish(&archive);
+
+	if (cfg_get_string(root, "log_level", &text) == 1) {
+		if (log_level_parse(text, &c->log_level) == 0)
+			c->log_level_set = true;
+		else
+			cfg_error(root, "log_level",
+				  "%s is not a log level (accepted: error, warn, notice, info, "
+				  "debug)",
+				  cfg_quote(text, quoted, sizeof quoted));
+		free(text);
+	}
+	d->interval_ms = c->interval_ms;
+	d->timeout_ms = c->timeout_ms;
+	d->heartbeat_ms = c->heartbeat_ms;
+}
+
+static bool config_is_probe_name(const char *s)
+{
+	const char *first = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+	return s[0] != '\0' && strchr(first, s[0]) != NULL && strlen(s) <= CONFIG_PROBE_NAME_MAX &&
+	       s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-")] ==
+		   '\0';
+}
+
+static int config_label_compare(const void *a, const void *b)
+{
+	return strcmp(((const struct label *)a)->name, ((const struct label *)b)->name);
+}
+
+static void config_read_labels(struct cfg_map *probe, struct config_probe *p)
+{
+	char quoted[CFG_QUOTE_SIZE];
+	struct cfg_map labels;
+	size_t count;
+
+	if (cfg_get_map(probe, "labels", &labels) != 1) {
+		cfg_map_finish(&labels);
+		return;
+	}
+	count = cfg_map_size(&labels);
+	p->labels = xcalloc(count + 1, sizeof *p->labels);
+	for (size_t i = 0; i < count; i++) {
+		const char *name = cfg_map_key(&labels, i);
+		char *value;
+
+		/* Non-string keys were reported when the file was read. */
+		if (name == NULL || cfg_get_string(&labels, name, &value) != 1)
+			continue;
+		cfg_quote(name, quoted, sizeof quoted);
+		if (!series_valid_label_name(name)) {
+			cfg_error(&labels, name,
+				  "invalid label name %s (accepted: letters, digits and \"_\", not "
+				  "starting with a digit)",
+				  quoted);
+		} else if (strncmp(name, "__", 2) == 0) {
+			cfg_error(&labels, name,
+				  "label name %s is reserved: names starting with \"__\" are for "
+				  "internal use",
+				  quoted);
+		} else if (strcmp(name, "probe") == 0) {
+			cfg_error(&labels, name,
+				  "label name \"probe\" is reserved: tocsin sets it to the probe's "
+				  "name");
+		} else if (value[0] == '\0') {
+			cfg_error(
+			    &labels, name,
+			    "label value is empty; remove the label instead, because an empty "
+			    "value means no label in Prometheus");
+		} else {
+			p->labels[p->label_count].name = xstrdup(name);
+			p->labels[p->label_count].value = value;
+			p->label_count++;
+			continue;
+		}
+		free(value);
+	}
+	qsort(p->labels, p->label_count, sizeof *p->labels, config_label_compare);
+	cfg_map_finish(&labels);
+}
+
+static void config_read_name(struct cfg_map *m, struct config *c, struct config_probe *p)
+{
+	char quoted[CFG_QUOTE_SIZE];
+
+	if (!cfg_has(m, "name")) {
+		cfg_error(m, NULL, "missing required key \"name\"");
+		return;
+	}
+	if (cfg_get_string(m, "name", &p->name) != 1)
+		return;
+	if (!config_is_probe_name(p->name)) {
+		cfg_error(
+		    m, "name",
+		    "invalid probe name %s (accepted: up to %d letters, digits, \"_\", \".\", "
+		    "\":\" and \"-\", starting with a letter or digit)",
+		    cfg_quote(p->name, quoted, sizeof quoted), CONFIG_PROBE_NAME_MAX);
+		return;
+	}
+	for (size_t i = 0; i < c->probe_count; i++) {
+		const struct config_probe *other = &c->probes[i];
+
+		if (other->name != NULL && strcmp(other->name, p->name) == 0) {
+			cfg_error(m, "name", "duplicate probe name %s (first defined at %s)",
+				  cfg_quote(p->name, quoted, sizeof quoted), other->location);
+			return;
+		}
+	}
+}
+
+static void config_read_type(struct cfg_map *m, struct config_probe *p)
+{
+	char quoted[CFG_QUOTE_SIZE];
+	char *name;
+
+	if (!cfg_has(m, "type")) {
+		cfg_error(m, NULL, "missing required key \"type\" (known types: %s)",
+			  probe_type_names());
+		return;
+	}
+	if (cfg_get_string(m, "type", &name) != 1)
+		return;
+	p->type = probe_type_find(name);
+	if (p->type == NULL)
+		cfg_error(m, "type", "unknown probe type %s (known types: %s)",
+			  cfg_quote(name, quoted, sizeof quoted), probe_type_names());
+	free(name);
+}
+
+/* Timeout and heartbeat rules; they need the probe's final interval. */
+static void config_read_timing(struct cfg_map *m, const struct config_defaults *d,
+			       struct config_probe *p)
+{
+	char a[32];
+	char b[32];
+	char c[32];
+	uint64_t heartbeat_ms = 0;
+	int rc;
+
+	p->interval_ms = d->interval_ms;
+	config_get_interval(m, "interval", &p->interval_ms);
+
+	p->timeout_ms = d->timeout_ms < p->interval_ms ? d->timeout_ms : p->interval_ms;
+	if (config_get_timeout(m, "timeout", &p->timeout_ms) == 1 && p->timeout_ms > p->interval_ms)
+		cfg_error(m, "timeout",
+			  "timeout (%s) is longer than probe interval (%s); a run must end before "
+			  "the next one starts",
+			  config_format_ms(p->timeout_ms, a, sizeof a),
+			  config_format_ms(p->interval_ms, b, sizeof b));
+
+	/* RRD stores unknown for a gap longer than the heartbeat; 2x tolerates one miss. */
+	p->heartbeat_s = (uint32_t)(2 * (p->interval_ms / 1000));
+	rc = config_get_heartbeat(m, "heartbeat", &heartbeat_ms);
+	if (rc == 1 && heartbeat_ms < p->interval_ms) {
+		cfg_error(m, "heartbeat",
+			  "heartbeat (%s) is shorter than probe interval (%s); use at least 2x the "
+			  "interval (%s), or omit it for that default",
+			  config_format_ms(heartbeat_ms, a, sizeof a),
+			  config_format_ms(p->interval_ms, b, sizeof b),
+			  config_format_ms(2 * p->interval_ms, c, sizeof c));
+	} else if (rc == 1) {
+		p->heartbeat_s = (uint32_t)(heartbeat_ms / 1000);
+	} else if (rc == 0 && d->heartbeat_ms != 0 && d->heartbeat_ms < p->interval_ms) {
+		cfg_error(m, cfg_has(m, "interval") ? "interval" : NULL,
+			  "heartbeat (%s, from archive.heartbeat) is shorter than probe interval "
+			  "(%s); give this probe a heartbeat of at least 2x the interval (%s), or "
+			  "raise archive.heartbeat",
+			  config_format_ms(d->heartbeat_ms, a, sizeof a),
+			  config_format_ms(p->interval_ms, b, sizeof b),
+			  config_format_ms(2 * p->interval_ms, c, sizeof c));
+	} else if (rc == 0 && d->heartbeat_ms != 0) {
+		p->heartbeat_s = (uint32_t)(d->heartbeat_ms / 1000);
+	}
+}
+
+/* Hash of the probe's own YAML and of every inherited setting that changes its runs. */
+static uint64_t config_probe_fingerprint(const struct cfg_map *m, const struct config *c,
+					 const struct config_probe *p)
+{
+	uint64_t h = cfg_map_fingerprint(m);
+
+	h = hash_bytes(h, &p->interval_ms, sizeof p->interval_ms);
+	h = hash_bytes(h, &p->timeout_ms, sizeof p->timeout_ms);
+	h = hash_bytes(h, &p->heartbeat_s, sizeof p->heartbeat_s);
+	for (size_t i = 0; i < c->retention.count; i++) {
+		h = hash_bytes(h, &c->retention.tier[i].step_s, sizeof c->retention.tier[i].step_s);
+		h = hash_bytes(h, &c->retention.tier[i].keep_s, sizeof c->retention.tier[i].keep_s);
+	}
+	return h;
+}
+
+static void config_read_probe(struct cfg_seq *seq, size_t index, struct config *c,
+			      const struct config_defaults *d)
+{
+	struct config_probe *p;
+	struct cfg_map m;
+	char where[CFG_PATH_MAX + 64];
+
+	if (cfg_seq_map(seq, index, &m) != 1) {
+		cfg_map_discard(&m);
+		return;
+	}
+	c->probes = xrealloc(c->probes, (c->probe_count + 1) * sizeof *c->probes);
+	p = &c->probes[c->probe_count];
+	memset(p, 0, sizeof *p);
+	p->location = xstrdup(cfg_location(&m, NULL, where, sizeof where));
+
+	config_read_name(&m, c, p);
+	config_read_type(&m, p);
+	config_read_timing(&m, d, p);
+	config_read_labels(&m, p);
+	c->probe_count++;
+
+	if (p->type == NULL) {
+		/* Without a type its options cannot be told from typos: report none of them. */
+		cfg_map_discard(&m);
+		return;
+	}
+	if (p->type->parse(&m, &p->state) < 0)
+		p->state = NULL;
+	p->fingerprint = config_probe_fingerprint(&m, c, p);
+	cfg_map_finish(&m);
+}
+
+static void config_read_probes(struct cfg_map *root, struct config *c,
+			       const struct config_defaults *d)
+{
+	struct cfg_seq seq;
+
+	if (cfg_get_seq(root, "probes", &seq) != 1)
+		return;
+	for (size_t i = 0; i < cfg_seq_count(&seq); i++)
+		config_read_probe(&seq, i, c, d);
+}
+
+static struct config *config_load(struct cfg *parsed, char **errors)
+{
+	struct config *c = config_new_defaults(cfg_file_name(parsed));
+	struct config_defaults defaults = {0};
+	struct cfg_map root;
+
+	/* Syntax errors leave no document to walk; cfg_root then sees an empty one. */
+	if (cfg_root(parsed, &root) == 0) {
+		config_read_globals(&root, c, &defaults);
+		config_read_probes(&root, c, &defaults);
+	}
+	cfg_map_finish(&root);
+	c->hash = cfg_source_hash(parsed);
+
+	if (cfg_error_count(parsed) > 0) {
+		*errors = xstrdup(cfg_errors(parsed));
+		config_free(c);
+		cfg_free(parsed);
+		return NULL;
+	}
+	*errors = NULL;
+	cfg_free(parsed);
+	return c;
+}
+
+struct config *config_load_file(const char *path, char **errors)
+{
+	return config_load(cfg_parse_file(path), errors);
+}
+
+struct config *config_load_string(const char *name, const char *text, char **errors)
+{
+	return config_load(cfg_parse_string(name, text, strlen(text)), errors);
+}
+
+const struct config_probe *config_find_probe(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->probe_count; i++)
+		if (strcmp(cfg->probes[i].name, name) == 0)
+			return &cfg->probes[i];
+	return NULL;
+}
+
+void config_print_summary(const struct config *cfg, FILE *out)
+{
+	char a[32];
+	char b[32];
+	char retention[256];
+	bool v6 = strchr(cfg->listen_host, ':') != NULL;
+
+	fprintf(out, "config: %s\n", cfg->source);
+	fprintf(out, "listen: %s%s%s:%u\n", v6 ? "[" : "", cfg->listen_host, v6 ? "]" : "",
+		cfg->listen_port);
+	fprintf(out, "data_dir: %s\n", cfg->data_dir);
+	if (cfg->rrdcached != NULL)
+		fprintf(out, "archives: through rrdcached at %s\n", cfg->rrdcached);
+	else
+		fprintf(out, "archives: written by tocsind\n");
+	fprintf(out, "retention: %s\n",
+		units_format_retention(&cfg->retention, retention, sizeof retention));
+	fprintf(out, "defaults: interval %s, timeout %s",
+		config_format_ms(cfg->interval_ms, a, sizeof a),
+		config_format_ms(cfg->timeout_ms, b, sizeof b));
+	if (cfg->heartbeat_ms != 0)
+		fprintf(out, ", heartbeat %s\n", config_format_ms(cfg->heartbeat_ms, a, sizeof a));
+	else
+		fprintf(out, ", heartbeat 2x interval\n");
+	fprintf(out, "log_level: %s\n", log_level_name(cfg->log_level));
+	fprintf(out, "probes: %zu\n", cfg->probe_count);
+	for (size_t i = 0; i < cfg->probe_count; i++) {
+		const struct config_probe *p = &cfg->probes[i];
+		char c[32];
+
+		fprintf(out, "  %s: type %s, interval %s, timeout %s, heartbeat %s", p->name,
+			p->type->name, config_format_ms(p->interval_ms, a, sizeof a),
+			config_format_ms(p->timeout_ms, b, sizeof b),
+			config_format_ms((uint64_t)p->heartbeat_s * 1000, c, sizeof c));
+		for (size_t j = 0; j < p->label_count; j++)
+			fprintf(out, "%s%s=\"%s\"", j == 0 ? ", labels " : ",", p->labels[j].name,
+				p->labels[j].value);
+		fputc('\n', out);
+	}
+}

@@ -1,1 +1,276 @@
-/* placeholder: being written */
+/*
+ * tocsind's lifecycle; see daemon.h.
+ *
+ * Reload keeps the daemon on its last good state: the new file is loaded and validated
+ * completely first, and nothing of the running config is touched unless that succeeded.
+ * Settings that belong to open resources (data_dir, rrdcached, retention) keep their
+ * running values until a restart; a reload that changes them says so in the log.
+ */
+#include "collector/daemon.h"
+
+#include "autoconf.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector/config.h"
+#include "collector/scheduler.h"
+#include "collector/selfmon.h"
+#include "collector/series.h"
+#include "collector/store.h"
+#include "collector/xalloc.h"
+#include "web/http.h"
+
+struct daemon {
+	const struct daemon_options *opts;
+	struct event_base *base;
+	struct config *cfg;
+	struct series_registry *reg;
+	struct store *store;
+	struct scheduler *sched;
+	struct selfmon *mon;
+	struct http_server *http;
+	struct event *sig_term;
+	struct event *sig_int;
+	struct event *sig_hup;
+	int exit_status;
+};
+
+struct config *daemon_load_config(const struct daemon_options *opts, char **errors)
+{
+	struct config *cfg;
+	char *err = NULL;
+
+	if (opts->config_path != NULL)
+		cfg = config_load_file(opts->config_path, errors);
+	else
+		cfg = config_load_string("<embedded>", tocsin_default_config, errors);
+	if (cfg == NULL)
+		return NULL;
+
+	if (opts->listen != NULL && config_set_listen(cfg, opts->listen, &err) < 0) {
+		*errors = xasprintf("--listen: %s", err);
+		free(err);
+		config_free(cfg);
+		return NULL;
+	}
+	if (opts->data_dir != NULL)
+		config_set_data_dir(cfg, opts->data_dir);
+	return cfg;
+}
+
+static void refresh_metrics(void *arg)
+{
+	struct daemon *d = arg;
+
+	selfmon_refresh(d->mon);
+}
+
+static void log_errors(const char *what, const char *errors)
+{
+	const char *line = errors;
+
+	while (line != NULL && *line != '\0') {
+		const char *end = strchr(line, '\n');
+		int len = end != NULL ? (int)(end - line) : (int)strlen(line);
+
+		log_error("config", NULL, "%s: %.*s", what, len, line);
+		line = end != NULL ? end + 1 : NULL;
+	}
+}
+
+static bool same_string(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* Keeps settings of open resources at their running values; says which changed. */
+static void keep_resource_settings(struct config *next, const struct config *running)
+{
+	if (!same_string(next->data_dir, running->data_dir))
+		log_warn("config", NULL, "data_dir changed to %s; it takes effect at restart",
+			 next->data_dir);
+	free(next->data_dir);
+	next->data_dir = xstrdup(running->data_dir);
+
+	if (!same_string(next->rrdcached, running->rrdcached))
+		log_warn("config", NULL, "rrdcached changed; it takes effect at restart");
+	free(next->rrdcached);
+	next->rrdcached = running->rrdcached != NULL ? xstrdup(running->rrdcached) : NULL;
+
+	if (memcmp(&next->retention, &running->retention, sizeof(next->retention)) != 0)
+		log_warn("config", NULL,
+			 "retention changed; it applies to archive files created after a restart");
+	next->retention = running->retention;
+}
+
+/* Rebinds the HTTP server when the listen address changed; keeps the old one on error. */
+static void rebind_http(struct daemon *d, struct config *next)
+{
+	struct http_server *srv;
+
+	if (same_string(next->listen_host, d->cfg->listen_host) &&
+	    next->listen_port == d->cfg->listen_port)
+		return;
+
+	srv = http_server_new(d->base, next->listen_host, next->listen_port, d->reg,
+			      refresh_metrics, d);
+	if (srv == NULL) {
+		log_error(
+		    "config", NULL, "cannot listen on %s port %u; still serving on %s port %u",
+		    next->listen_host, next->listen_port, d->cfg->listen_host, d->cfg->listen_port);
+		free(next->listen_host);
+		next->listen_host = xstrdup(d->cfg->listen_host);
+		next->listen_port = d->cfg->listen_port;
+		return;
+	}
+	http_server_free(d->http);
+	d->http = srv;
+	selfmon_set_sources(d->mon, d->store, d->sched, d->http);
+	log_notice("daemon", NULL, "now listening on http://%s%s%s:%u/",
+		   strchr(next->listen_host, ':') ? "[" : "", next->listen_host,
+		   strchr(next->listen_host, ':') ? "]" : "", next->listen_port);
+}
+
+static void reload(struct daemon *d)
+{
+	char *errors = NULL;
+	struct config *next;
+
+	log_notice("daemon", NULL, "reloading %s",
+		   d->opts->config_path ? d->opts->config_path : "the embedded config");
+	next = daemon_load_config(d->opts, &errors);
+	if (next == NULL) {
+		log_errors("reload rejected", errors);
+		log_error("config", NULL, "reload rejected; still running the previous config");
+		selfmon_config_loaded(d->mon, false, 0);
+		free(errors);
+		return;
+	}
+
+	keep_resource_settings(next, d->cfg);
+	rebind_http(d, next);
+	if (!d->opts->log_level_set && next->log_level_set)
+		log_set_level(next->log_level);
+	scheduler_apply(d->sched, next);
+	config_free(d->cfg);
+	d->cfg = next;
+	selfmon_config_loaded(d->mon, true, next->hash);
+	log_notice("daemon", NULL, "reload done: %zu probes", next->probe_count);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		reload(d);
+		return;
+	}
+	log_notice("daemon", NULL, "received %s; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	scheduler_stop(d->sched);
+	event_base_loopbreak(d->base);
+}
+
+static int daemon_start(struct daemon *d)
+{
+	struct store_options so = {
+	    .data_dir = d->cfg->data_dir,
+	    .rrdcached = d->cfg->rrdcached,
+	    .retention = d->cfg->retention,
+	};
+
+	d->base = event_base_new();
+	if (d->base == NULL) {
+		log_error("daemon", NULL, "cannot create the event loop");
+		return -1;
+	}
+	d->reg = series_registry_new();
+	d->store = store_new(&so);
+	if (d->store == NULL)
+		return -1;
+	d->mon = selfmon_new(d->base, d->reg);
+	d->sched = scheduler_new(d->base, d->reg, d->store);
+	d->http = http_server_new(d->base, d->cfg->listen_host, d->cfg->listen_port, d->reg,
+				  refresh_metrics, d);
+	if (d->http == NULL)
+		return -1;
+	selfmon_set_sources(d->mon, d->store, d->sched, d->http);
+	selfmon_config_loaded(d->mon, true, d->cfg->hash);
+
+	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
+	d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
+	d->sig_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
+	evsignal_add(d->sig_term, NULL);
+	evsignal_add(d->sig_int, NULL);
+	evsignal_add(d->sig_hup, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	scheduler_apply(d->sched, d->cfg);
+	return 0;
+}
+
+static void daemon_stop(struct daemon *d)
+{
+	if (d->store != NULL) {
+		struct store_stats st;
+
+		store_flush(d->store);
+		store_get_stats(d->store, &st);
+		log_notice("daemon", NULL, "archives flushed: %llu updates written",
+			   (unsigned long long)st.written);
+	}
+	if (d->sig_term != NULL) {
+		event_free(d->sig_term);
+		event_free(d->sig_int);
+		event_free(d->sig_hup);
+	}
+	http_server_free(d->http);
+	scheduler_free(d->sched);
+	selfmon_free(d->mon);
+	store_free(d->store);
+	series_registry_free(d->reg);
+	if (d->base != NULL)
+		event_base_free(d->base);
+	config_free(d->cfg);
+}
+
+int daemon_run(const struct daemon_options *opts)
+{
+	struct daemon d = {.opts = opts};
+	char *errors = NULL;
+	int status = 1;
+
+	d.cfg = daemon_load_config(opts, &errors);
+	if (d.cfg == NULL) {
+		fprintf(stderr, "%s\n", errors);
+		free(errors);
+		return 1;
+	}
+	if (!opts->log_level_set && d.cfg->log_level_set)
+		log_set_level(d.cfg->log_level);
+
+	if (daemon_start(&d) == 0) {
+		const char *h = d.cfg->listen_host;
+		bool v6 = strchr(h, ':') != NULL;
+
+		printf("tocsind %s: monitoring %zu probes; serving "
+		       "http://%s%s%s:%u/ (metrics at /metrics), archives in %s\n",
+		       PACKAGE_VERSION, d.cfg->probe_count, v6 ? "[" : "", h, v6 ? "]" : "",
+		       http_server_port(d.http), d.cfg->data_dir);
+		fflush(stdout);
+		log_notice("daemon", NULL, "started: %zu probes, listening on %s port %u",
+			   d.cfg->probe_count, h, http_server_port(d.http));
+		event_base_dispatch(d.base);
+		status = 0;
+	}
+	daemon_stop(&d);
+	log_notice("daemon", NULL, "stopped");
+	return status;
+}

@@ -1,1 +1,32 @@
-/* placeholder: being written */
+/*
+ * The daemon's lifecycle: load the config, open the store, start the scheduler and the
+ * HTTP server on one libevent loop, reload on SIGHUP, and stop cleanly on SIGTERM or
+ * SIGINT (probes stopped, archives flushed, exit status 0).
+ */
+#ifndef TOCSIN_DAEMON_H
+#define TOCSIN_DAEMON_H
+
+#include <stdbool.h>
+
+#include "collector/log.h"
+
+struct daemon_options {
+	const char *config_path; /* NULL: the embedded default config */
+	const char *listen;      /* --listen override, or NULL */
+	const char *data_dir;    /* --data-dir override, or NULL */
+	bool log_level_set;      /* --log-level given: it wins over the config */
+	enum log_level log_level;
+};
+
+struct config;
+
+/*
+ * Loads the config named by opts and applies the command-line overrides. Returns NULL
+ * and prints every error to stderr when the config is invalid.
+ */
+struct config *daemon_load_config(const struct daemon_options *opts, char **errors);
+
+/* Runs until SIGTERM/SIGINT. Returns the process exit status. */
+int daemon_run(const struct daemon_options *opts);
+
+#endif

@@ -1,1 +1,142 @@
-/* placeholder: being written */
+/*
+ * tocsind: command-line parsing and dispatch to --check-config, --once or the daemon.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autoconf.h"
+#include "collector/config.h"
+#include "collector/daemon.h"
+#include "collector/log.h"
+#include "collector/once.h"
+
+static void usage(FILE *out)
+{
+	fprintf(
+	    out,
+	    "Usage: tocsind [OPTION]...\n"
+	    "Monitoring and alerting daemon: runs probes, archives samples in RRD files and\n"
+	    "serves them in the Prometheus format on /metrics.\n"
+	    "\n"
+	    "  -c, --config FILE      read the configuration from FILE (default: the embedded\n"
+	    "                         configuration, which monitors this host)\n"
+	    "  -t, --check-config     validate the configuration, print every error or a\n"
+	    "                         summary, and exit (status 1 when it has errors)\n"
+	    "  -1, --once             run every probe once, print its samples and result, and\n"
+	    "                         exit (status 0 when every probe succeeded)\n"
+	    "  -l, --listen ADDR:PORT serve HTTP on ADDR:PORT instead of the configured address\n"
+	    "                         (e.g. 127.0.0.1:9517, [::1]:9517)\n"
+	    "  -d, --data-dir DIR     write archives under DIR instead of the configured data_dir\n"
+	    "  -L, --log-level LEVEL  error, warn, notice, info or debug (default: info)\n"
+	    "  -V, --version          print the version and exit\n"
+	    "  -h, --help             print this help and exit\n"
+	    "\n"
+	    "Signals: SIGHUP reloads the configuration (kept unchanged when the new one has\n"
+	    "errors); SIGTERM and SIGINT stop probes, flush archives and exit.\n");
+}
+
+static int check_config(const struct daemon_options *opts)
+{
+	char *errors = NULL;
+	struct config *cfg = daemon_load_config(opts, &errors);
+
+	if (cfg == NULL) {
+		fprintf(stderr, "%s\n", errors);
+		free(errors);
+		return 1;
+	}
+	config_print_summary(cfg, stdout);
+	config_free(cfg);
+	return 0;
+}
+
+static int run_once(const struct daemon_options *opts)
+{
+	char *errors = NULL;
+	struct config *cfg = daemon_load_config(opts, &errors);
+	int status;
+
+	if (cfg == NULL) {
+		fprintf(stderr, "%s\n", errors);
+		free(errors);
+		return 1;
+	}
+	status = once_run(cfg, stdout);
+	config_free(cfg);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 't'},
+	    {"once", no_argument, NULL, '1'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"data-dir", required_argument, NULL, 'd'},
+	    {"log-level", required_argument, NULL, 'L'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct daemon_options opts = {0};
+	bool check = false;
+	bool once = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:t1l:d:L:Vh", options, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			opts.config_path = optarg;
+			break;
+		case 't':
+			check = true;
+			break;
+		case '1':
+			once = true;
+			break;
+		case 'l':
+			opts.listen = optarg;
+			break;
+		case 'd':
+			opts.data_dir = optarg;
+			break;
+		case 'L':
+			if (log_level_parse(optarg, &opts.log_level) < 0) {
+				fprintf(stderr,
+					"tocsind: --log-level: \"%s\" is not a level (accepted: "
+					"error, warn, notice, info, debug)\n",
+					optarg);
+				return 2;
+			}
+			opts.log_level_set = true;
+			log_set_level(opts.log_level);
+			break;
+		case 'V':
+			printf("tocsind %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "tocsind: unexpected argument \"%s\" (see --help)\n", argv[optind]);
+		return 2;
+	}
+	if (check && once) {
+		fprintf(stderr, "tocsind: --check-config and --once exclude each other\n");
+		return 2;
+	}
+
+	if (check)
+		return check_config(&opts);
+	if (once)
+		return run_once(&opts);
+	return daemon_run(&opts);
+}

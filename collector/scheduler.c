@@ -1,1 +1,524 @@
-/* placeholder: being written */
+/*
+ * Probe scheduling and result commit; see scheduler.h for the contract.
+ *
+ * A run's done callback can fire deep inside a probe's own I/O callback (or inside
+ * start() itself), where freeing the run would pull the stack out from under the probe.
+ * So the done callback only records the run and activates a deferred event; the commit
+ * and the free happen there, from the top of the loop.
+ */
+#include "collector/scheduler.h"
+
+#include <event2/event.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector/config.h"
+#include "collector/hash.h"
+#include "collector/log.h"
+#include "collector/series.h"
+#include "collector/store.h"
+#include "collector/units.h"
+#include "collector/xalloc.h"
+#include "probes/probe.h"
+
+struct sched_probe {
+	struct scheduler *sched;
+	char *name;
+	const struct probe_type *type;
+	void *state;
+	uint64_t interval_ms;
+	uint64_t timeout_ms;
+	uint32_t heartbeat_s;
+	struct label *labels; /* user labels, owned */
+	size_t label_count;
+	uint64_t fingerprint;
+
+	struct event *timer;
+	struct event *deadline;
+	struct event *commit;  /* deferred commit of a finished run */
+	struct probe_run *run; /* in flight, or finished and waiting for commit */
+	uint64_t next_ms;      /* monotonic time of the next turn */
+	bool once;             /* run once for --once, then report */
+	bool retired;          /* removed from the config while a run was in flight */
+
+	uint64_t run_seq;
+	uint64_t runs;
+	uint64_t failures;
+	uint64_t skipped;
+	int last_ok; /* -1 before the first run */
+
+	struct series **owned; /* every series this probe writes */
+	size_t owned_count;
+	size_t owned_capacity;
+};
+
+struct scheduler {
+	struct event_base *base;
+	struct series_registry *reg;
+	struct store *store;
+	struct sched_probe **probes;
+	size_t probe_count;
+	size_t probe_capacity;
+	uint64_t samples_total;
+	scheduler_report_fn *report;
+	void *report_arg;
+	size_t once_pending;
+	struct sched_probe **retired; /* removed, waiting for their run's deferred commit */
+	size_t retired_count;
+	size_t retired_capacity;
+};
+
+static const struct metric_desc desc_success = {
+    "tocsin_probe_success", "Whether the probe's last run succeeded (1) or failed (0).",
+    METRIC_GAUGE};
+static const struct metric_desc desc_duration = {
+    "tocsin_probe_duration_seconds", "How long the probe's last run took.", METRIC_GAUGE};
+static const struct metric_desc desc_runs = {"tocsin_probe_runs_total",
+					     "Runs of the probe that finished.", METRIC_COUNTER};
+static const struct metric_desc desc_failures = {
+    "tocsin_probe_failures_total", "Runs of the probe that failed, timeouts included.",
+    METRIC_COUNTER};
+static const struct metric_desc desc_skipped = {
+    "tocsin_probe_skipped_total",
+    "Turns skipped because the probe's previous run was still in flight.", METRIC_COUNTER};
+
+struct scheduler *scheduler_new(struct event_base *base, struct series_registry *reg,
+				struct store *store)
+{
+	struct scheduler *sched = xcalloc(1, sizeof(*sched));
+
+	sched->base = base;
+	sched->reg = reg;
+	sched->store = store;
+	return sched;
+}
+
+static char *probe_ids(const struct sched_probe *p, char *buf, size_t size)
+{
+	return log_ids(buf, size, "probe", p->name, "type", p->type->name, NULL);
+}
+
+/* First turn: a stable offset inside the interval, derived from the name. */
+static uint64_t first_turn_ms(const struct sched_probe *p, uint64_t now_ms)
+{
+	return now_ms + hash_string(HASH_FNV_OFFSET, p->name) % p->interval_ms;
+}
+
+static void arm_timer(struct sched_probe *p)
+{
+	uint64_t now = probe_now_ms();
+	uint64_t delay = p->next_ms > now ? p->next_ms - now : 0;
+	struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
+
+	evtimer_add(p->timer, &tv);
+}
+
+static void owned_add(struct sched_probe *p, struct series *s)
+{
+	p->owned =
+	    xreallocarray_grow(p->owned, &p->owned_capacity, p->owned_count + 1, sizeof(*p->owned));
+	p->owned[p->owned_count++] = s;
+}
+
+/* Merges sample labels, the probe label and user labels; user labels that collide with
+ * a sample label are renamed exported_NAME, as Prometheus does for scraped targets. */
+static size_t merge_labels(const struct sched_probe *p, const struct probe_sample *smp,
+			   struct label *out, char names[][80], size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < smp->label_count && n < max; i++)
+		out[n++] = smp->labels[i];
+	if (n < max)
+		out[n++] = (struct label){"probe", p->name};
+	for (size_t i = 0; i < p->label_count && n < max; i++) {
+		const char *name = p->labels[i].name;
+
+		for (size_t j = 0; j < smp->label_count; j++) {
+			if (strcmp(smp->labels[j].name, name) == 0) {
+				snprintf(names[i], 80, "exported_%s", name);
+				name = names[i];
+				break;
+			}
+		}
+		out[n++] = (struct label){name, p->labels[i].value};
+	}
+	return n;
+}
+
+static void commit_sample(struct sched_probe *p, const struct probe_sample *smp, int64_t wall_ms)
+{
+	struct scheduler *sched = p->sched;
+	struct label labels[64];
+	char renamed[32][80];
+	size_t n;
+	struct series *s;
+
+	if (smp->label_count + 1 + p->label_count > 64 || p->label_count > 32) {
+		log_warn("scheduler", NULL, "probe %s: metric %s has too many labels; dropped",
+			 p->name, smp->desc->name);
+		return;
+	}
+	n = merge_labels(p, smp, labels, renamed, 64);
+	s = series_intern(sched->reg, smp->desc, labels, n);
+	if (s == NULL)
+		return;
+
+	if (s->owner != p) {
+		s->owner = p;
+		owned_add(p, s);
+	}
+	s->owner_seq = p->run_seq;
+	series_set(s, smp->value, wall_ms);
+	sched->samples_total++;
+
+	if (sched->store == NULL)
+		return;
+	if (s->file == NULL) {
+		uint32_t step = (uint32_t)(p->interval_ms / 1000);
+
+		s->file = store_file_get(sched->store, s, step ? step : 1, p->heartbeat_s);
+	}
+	if (s->file != NULL && isfinite(smp->value))
+		store_submit(sched->store, s->file, wall_ms / 1000, smp->value);
+}
+
+static void emit_own_metrics(struct sched_probe *p, struct probe_run *run, bool ok)
+{
+	struct label type_label = {"type", p->type->name};
+	double seconds = (double)(probe_run_finished_ms(run) - probe_run_started_ms(run)) / 1000.0;
+
+	/* Added to the run so that they follow the same label and archive path. */
+	probe_run_add_sample(run, &desc_success, &type_label, 1, ok ? 1 : 0);
+	probe_run_add_sample(run, &desc_duration, &type_label, 1, seconds);
+	probe_run_add_sample(run, &desc_runs, &type_label, 1, (double)p->runs);
+	probe_run_add_sample(run, &desc_failures, &type_label, 1, (double)p->failures);
+	probe_run_add_sample(run, &desc_skipped, &type_label, 1, (double)p->skipped);
+}
+
+static void log_outcome(struct sched_probe *p, struct probe_run *run, bool ok)
+{
+	char ids[256];
+	const struct probe_status_info *info = probe_status_info(probe_run_status(run));
+	double ms = (double)(probe_run_finished_ms(run) - probe_run_started_ms(run));
+
+	if (p->last_ok == (int)ok) {
+		log_debug("scheduler", probe_ids(p, ids, sizeof(ids)),
+			  "run finished in %.1f ms: %s: %s", ms, info->name, probe_run_reason(run));
+		return;
+	}
+	log_notice("scheduler", probe_ids(p, ids, sizeof(ids)),
+		   "state %s -> %s after %.1f ms: status=%s reason=\"%s\"",
+		   p->last_ok < 0 ? "unknown" : (p->last_ok ? "up" : "down"), ok ? "up" : "down",
+		   ms, info->name, probe_run_reason(run));
+}
+
+static void mark_stale(struct sched_probe *p)
+{
+	for (size_t i = 0; i < p->owned_count; i++) {
+		if (p->owned[i]->owner_seq != p->run_seq)
+			p->owned[i]->stale = true;
+	}
+}
+
+static void probe_free(struct sched_probe *p);
+
+static void commit_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct sched_probe *p = arg;
+	struct probe_run *run = p->run;
+	bool ok = probe_run_status(run) == PROBE_STATUS_OK;
+	int64_t wall_ms = probe_wall_ms();
+	struct scheduler *sched = p->sched;
+
+	(void)fd;
+	(void)what;
+	evtimer_del(p->deadline);
+	p->run_seq++;
+	p->runs++;
+	if (!ok)
+		p->failures++;
+
+	if (!p->retired) {
+		emit_own_metrics(p, run, ok);
+		log_outcome(p, run, ok);
+		for (size_t i = 0; i < probe_run_sample_count(run); i++)
+			commit_sample(p, probe_run_sample(run, i), wall_ms);
+		mark_stale(p);
+	}
+	p->last_ok = ok;
+
+	if (p->once && sched->report != NULL)
+		sched->report(p->name, p->type->name, run, sched->report_arg);
+	probe_run_free(run);
+	p->run = NULL;
+
+	if (p->retired) {
+		probe_free(p);
+		return;
+	}
+	if (p->once) {
+		p->once = false;
+		if (--sched->once_pending == 0)
+			event_base_loopbreak(sched->base);
+	}
+}
+
+static void run_done(struct probe_run *run, void *arg)
+{
+	struct sched_probe *p = arg;
+
+	(void)run;
+	event_active(p->commit, EV_TIMEOUT, 0);
+}
+
+static void deadline_passed(evutil_socket_t fd, short what, void *arg)
+{
+	struct sched_probe *p = arg;
+	char reason[64];
+	char dur[32];
+
+	(void)fd;
+	(void)what;
+	if (p->run == NULL || probe_run_finished(p->run))
+		return;
+	if (p->type->cancel != NULL)
+		p->type->cancel(p->run, p->state);
+	snprintf(reason, sizeof(reason), "timeout after %s",
+		 units_format_duration(p->timeout_ms, dur, sizeof(dur)));
+	probe_run_timeout(p->run, reason);
+}
+
+static void start_run(struct sched_probe *p)
+{
+	uint64_t t = p->timeout_ms;
+	struct timeval tv = {(time_t)(t / 1000), (suseconds_t)(t % 1000) * 1000};
+
+	p->run = probe_run_new(p->sched->base, p->name, run_done, p);
+	evtimer_add(p->deadline, &tv);
+	p->type->start(p->run, p->state);
+}
+
+static void turn(evutil_socket_t fd, short what, void *arg)
+{
+	struct sched_probe *p = arg;
+	uint64_t now = probe_now_ms();
+	char ids[256];
+
+	(void)fd;
+	(void)what;
+
+	/* Next turn on the original grid; if the loop fell behind, skip the missed ones. */
+	p->next_ms += p->interval_ms;
+	if (p->next_ms <= now)
+		p->next_ms = now + p->interval_ms - (now - p->next_ms) % p->interval_ms;
+	arm_timer(p);
+
+	if (p->run != NULL) {
+		p->skipped++;
+		log_info("scheduler", probe_ids(p, ids, sizeof(ids)),
+			 "previous run still in flight; turn skipped (%llu so far)",
+			 (unsigned long long)p->skipped);
+		return;
+	}
+	start_run(p);
+}
+
+static struct sched_probe *probe_new(struct scheduler *sched, struct config *cfg,
+				     struct config_probe *cp)
+{
+	struct sched_probe *p = xcalloc(1, sizeof(*p));
+
+	(void)cfg;
+	p->sched = sched;
+	p->name = xstrdup(cp->name);
+	p->type = cp->type;
+	p->state = cp->state;
+	cp->state = NULL;
+	p->interval_ms = cp->interval_ms ? cp->interval_ms : 1000;
+	p->timeout_ms = cp->timeout_ms ? cp->timeout_ms : p->interval_ms;
+	p->heartbeat_s = cp->heartbeat_s;
+	p->fingerprint = cp->fingerprint;
+	p->label_count = cp->label_count;
+	p->labels = xcalloc(cp->label_count ? cp->label_count : 1, sizeof(*p->labels));
+	for (size_t i = 0; i < cp->label_count; i++) {
+		p->labels[i].name = xstrdup(cp->labels[i].name);
+		p->labels[i].value = xstrdup(cp->labels[i].value);
+	}
+	p->last_ok = -1;
+	p->timer = evtimer_new(sched->base, turn, p);
+	p->deadline = evtimer_new(sched->base, deadline_passed, p);
+	p->commit = event_new(sched->base, -1, 0, commit_run, p);
+	return p;
+}
+
+static void remove_owned_series(struct sched_probe *p)
+{
+	for (size_t i = 0; i < p->owned_count; i++)
+		series_remove(p->sched->reg, p->owned[i]);
+	p->owned_count = 0;
+}
+
+static void probe_free(struct sched_probe *p)
+{
+	struct scheduler *sched = p->sched;
+
+	for (size_t i = 0; i < sched->retired_count; i++) {
+		if (sched->retired[i] == p) {
+			sched->retired[i] = sched->retired[--sched->retired_count];
+			break;
+		}
+	}
+	event_free(p->timer);
+	event_free(p->deadline);
+	event_free(p->commit);
+	remove_owned_series(p);
+	free(p->owned);
+	if (p->type->free != NULL)
+		p->type->free(p->state);
+	for (size_t i = 0; i < p->label_count; i++) {
+		free((char *)p->labels[i].name);
+		free((char *)p->labels[i].value);
+	}
+	free(p->labels);
+	free(p->name);
+	free(p);
+}
+
+/* Stops a probe: frees it now, or, with a run in flight, cancels the run and frees it
+ * when the deferred commit comes (which may not free it from inside a callback). */
+static void probe_retire(struct sched_probe *p)
+{
+	struct scheduler *sched = p->sched;
+
+	evtimer_del(p->timer);
+	p->retired = true;
+	if (p->run == NULL) {
+		probe_free(p);
+		return;
+	}
+
+	/* Its series go now: a successor with the same name may claim them before the
+	 * deferred commit frees this instance. */
+	remove_owned_series(p);
+	sched->retired = xreallocarray_grow(sched->retired, &sched->retired_capacity,
+					    sched->retired_count + 1, sizeof(*sched->retired));
+	sched->retired[sched->retired_count++] = p;
+	if (!probe_run_finished(p->run)) {
+		if (p->type->cancel != NULL)
+			p->type->cancel(p->run, p->state);
+		probe_run_finish(p->run, PROBE_STATUS_CANCELLED, "probe removed from the config");
+	}
+}
+
+static struct sched_probe *find_probe(struct scheduler *sched, const char *name)
+{
+	for (size_t i = 0; i < sched->probe_count; i++) {
+		if (strcmp(sched->probes[i]->name, name) == 0)
+			return sched->probes[i];
+	}
+	return NULL;
+}
+
+void scheduler_apply(struct scheduler *sched, struct config *cfg)
+{
+	struct sched_probe **next = xcalloc(cfg->probe_count ? cfg->probe_count : 1, sizeof(*next));
+	uint64_t now = probe_now_ms();
+	char ids[256];
+
+	for (size_t i = 0; i < cfg->probe_count; i++) {
+		struct config_probe *cp = &cfg->probes[i];
+		struct sched_probe *old = find_probe(sched, cp->name);
+
+		if (old != NULL && old->fingerprint == cp->fingerprint && old->type == cp->type) {
+			next[i] = old;
+			continue;
+		}
+		next[i] = probe_new(sched, cfg, cp);
+		next[i]->next_ms = first_turn_ms(next[i], now);
+		arm_timer(next[i]);
+		log_info("scheduler", probe_ids(next[i], ids, sizeof(ids)), "%s",
+			 old != NULL ? "probe changed; restarted" : "probe started");
+	}
+
+	/* Retire what the new config no longer has (or has changed). */
+	for (size_t i = 0; i < sched->probe_count; i++) {
+		struct sched_probe *p = sched->probes[i];
+		bool kept = false;
+
+		for (size_t j = 0; j < cfg->probe_count; j++)
+			kept = kept || next[j] == p;
+		if (!kept) {
+			log_info("scheduler", probe_ids(p, ids, sizeof(ids)), "probe stopped");
+			probe_retire(p);
+		}
+	}
+
+	free(sched->probes);
+	sched->probes = next;
+	sched->probe_count = cfg->probe_count;
+	sched->probe_capacity = cfg->probe_count;
+}
+
+void scheduler_run_once(struct scheduler *sched, scheduler_report_fn *report, void *arg)
+{
+	sched->report = report;
+	sched->report_arg = arg;
+	sched->once_pending = sched->probe_count;
+	for (size_t i = 0; i < sched->probe_count; i++) {
+		struct sched_probe *p = sched->probes[i];
+
+		evtimer_del(p->timer);
+		p->once = true;
+		start_run(p);
+	}
+	if (sched->probe_count == 0)
+		event_base_loopbreak(sched->base);
+}
+
+void scheduler_stop(struct scheduler *sched)
+{
+	for (size_t i = 0; i < sched->probe_count; i++) {
+		struct sched_probe *p = sched->probes[i];
+
+		evtimer_del(p->timer);
+		if (p->run != NULL && !probe_run_finished(p->run) && p->type->cancel != NULL)
+			p->type->cancel(p->run, p->state);
+	}
+}
+
+void scheduler_free(struct scheduler *sched)
+{
+	if (sched == NULL)
+		return;
+	scheduler_stop(sched);
+	for (size_t i = 0; i < sched->probe_count; i++) {
+		struct sched_probe *p = sched->probes[i];
+
+		if (p->run != NULL)
+			probe_run_free(p->run);
+		probe_free(p);
+	}
+	while (sched->retired_count > 0) {
+		struct sched_probe *p = sched->retired[0];
+
+		if (p->run != NULL)
+			probe_run_free(p->run);
+		probe_free(p);
+	}
+	free(sched->retired);
+	free(sched->probes);
+	free(sched);
+}
+
+size_t scheduler_probe_count(const struct scheduler *sched)
+{
+	return sched->probe_count;
+}
+
+uint64_t scheduler_samples_total(const struct scheduler *sched)
+{
+	return sched->samples_total;
+}

@@ -1,1 +1,52 @@
-/* placeholder: being written */
+/*
+ * The scheduler runs every configured probe on its interval, on the monotonic clock.
+ * First runs are spread over the interval by a stable hash of the probe name, so that
+ * thousands of probes never fire together and a restart keeps each probe's phase. The
+ * scheduler owns timeouts (a run past its deadline is cancelled and recorded as a
+ * timeout), never starts a probe twice (a turn that finds the previous run in flight is
+ * skipped and counted), and commits each run's samples to the series registry and the
+ * store, adding the `probe` label and the probe's own labels.
+ */
+#ifndef TOCSIN_SCHEDULER_H
+#define TOCSIN_SCHEDULER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct event_base;
+struct probe_run;
+struct series_registry;
+struct store;
+
+struct scheduler;
+
+/* `store` may be NULL (nothing archived). */
+struct scheduler *scheduler_new(struct event_base *base, struct series_registry *reg,
+				struct store *store);
+
+/*
+ * Makes the running probe set match `cfg`. A probe whose name and fingerprint are
+ * unchanged keeps running with its state and phase; a changed or new one starts fresh;
+ * a removed one is cancelled and its series leave the registry. Takes ownership of each
+ * probe's parsed state in `cfg` (sets it to NULL there).
+ */
+void scheduler_apply(struct scheduler *sched, struct config *cfg);
+
+/*
+ * Starts every probe once, now, and calls `report` as each run ends (from the loop);
+ * after the last one it calls event_base_loopbreak(). For --once.
+ */
+typedef void scheduler_report_fn(const char *probe_name, const char *type_name,
+				 const struct probe_run *run, void *arg);
+void scheduler_run_once(struct scheduler *sched, scheduler_report_fn *report, void *arg);
+
+/* Cancels runs in flight and stops all timers. */
+void scheduler_stop(struct scheduler *sched);
+void scheduler_free(struct scheduler *sched);
+
+size_t scheduler_probe_count(const struct scheduler *sched);
+uint64_t scheduler_samples_total(const struct scheduler *sched);
+
+#endif

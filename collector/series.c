@@ -1,1 +1,353 @@
-/* placeholder: being written */
+/*
+ * The series registry: a chained hash table of series keyed by name and sorted labels,
+ * and a name-sorted array of families so that the exposition writer can emit each family
+ * contiguously without sorting on every scrape.
+ */
+#include "collector/series.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector/hash.h"
+#include "collector/log.h"
+#include "collector/xalloc.h"
+
+struct series_registry {
+	struct series **buckets;
+	size_t bucket_count; /* a power of two */
+	size_t count;
+	uint64_t next_id;
+	struct series_family **families; /* sorted by name */
+	size_t family_count;
+	size_t family_capacity;
+};
+
+struct series_registry *series_registry_new(void)
+{
+	struct series_registry *reg = xcalloc(1, sizeof(*reg));
+
+	reg->bucket_count = 1024;
+	reg->buckets = xcalloc(reg->bucket_count, sizeof(*reg->buckets));
+	reg->next_id = 1;
+	return reg;
+}
+
+static void series_free(struct series *s)
+{
+	for (size_t i = 0; i < s->label_count; i++) {
+		free((char *)s->labels[i].name);
+		free((char *)s->labels[i].value);
+	}
+	free(s->labels);
+	free(s);
+}
+
+static void family_free(struct series_family *fam)
+{
+	free(fam->name);
+	free(fam->help);
+	free(fam->series);
+	free(fam);
+}
+
+void series_registry_free(struct series_registry *reg)
+{
+	if (reg == NULL)
+		return;
+	for (size_t i = 0; i < reg->bucket_count; i++) {
+		struct series *s = reg->buckets[i];
+
+		while (s != NULL) {
+			struct series *next = s->hash_next;
+
+			series_free(s);
+			s = next;
+		}
+	}
+	for (size_t i = 0; i < reg->family_count; i++)
+		family_free(reg->families[i]);
+	free(reg->families);
+	free(reg->buckets);
+	free(reg);
+}
+
+bool series_valid_metric_name(const char *name)
+{
+	if (name == NULL || *name == '\0')
+		return false;
+	for (const char *p = name; *p != '\0'; p++) {
+		char c = *p;
+		bool alpha =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+
+		if (!alpha && !(p != name && c >= '0' && c <= '9'))
+			return false;
+	}
+	return true;
+}
+
+bool series_valid_label_name(const char *name)
+{
+	if (name == NULL || *name == '\0')
+		return false;
+	for (const char *p = name; *p != '\0'; p++) {
+		char c = *p;
+		bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+
+		if (!alpha && !(p != name && c >= '0' && c <= '9'))
+			return false;
+	}
+	return true;
+}
+
+static int label_compare(const void *a, const void *b)
+{
+	const struct label *la = a;
+	const struct label *lb = b;
+
+	return strcmp(la->name, lb->name);
+}
+
+static uint64_t series_key_hash(const char *name, const struct label *sorted, size_t count)
+{
+	uint64_t h = hash_string(HASH_FNV_OFFSET, name);
+
+	for (size_t i = 0; i < count; i++) {
+		h = hash_string(h, sorted[i].name);
+		h = hash_string(h, sorted[i].value);
+	}
+	return h;
+}
+
+static bool series_matches(const struct series *s, uint64_t h, const char *name,
+			   const struct label *sorted, size_t count)
+{
+	if (s->hash != h || s->label_count != count || strcmp(s->family->name, name) != 0)
+		return false;
+	for (size_t i = 0; i < count; i++) {
+		if (strcmp(s->labels[i].name, sorted[i].name) != 0 ||
+		    strcmp(s->labels[i].value, sorted[i].value) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Binary search; returns the index of `name` or where it would be inserted. */
+static size_t family_index(const struct series_registry *reg, const char *name, bool *found)
+{
+	size_t lo = 0;
+	size_t hi = reg->family_count;
+
+	*found = false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(reg->families[mid]->name, name);
+
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct series_family *family_get(struct series_registry *reg, const struct metric_desc *desc)
+{
+	bool found;
+	size_t at = family_index(reg, desc->name, &found);
+	struct series_family *fam;
+
+	if (found) {
+		fam = reg->families[at];
+		if (fam->type != desc->type) {
+			if (fam->type_conflict_logged)
+				return NULL;
+			fam->type_conflict_logged = true;
+			log_error("series", NULL,
+				  "metric %s is emitted both as %s and as %s; keeping %s and "
+				  "dropping the others",
+				  desc->name, fam->type == METRIC_COUNTER ? "counter" : "gauge",
+				  desc->type == METRIC_COUNTER ? "counter" : "gauge",
+				  fam->type == METRIC_COUNTER ? "counter" : "gauge");
+			return NULL;
+		}
+		return fam;
+	}
+
+	fam = xcalloc(1, sizeof(*fam));
+	fam->name = xstrdup(desc->name);
+	fam->help = xstrdup(desc->help != NULL ? desc->help : desc->name);
+	fam->type = desc->type;
+	reg->families = xreallocarray_grow(reg->families, &reg->family_capacity,
+					   reg->family_count + 1, sizeof(*reg->families));
+	memmove(&reg->families[at + 1], &reg->families[at],
+		(reg->family_count - at) * sizeof(*reg->families));
+	reg->families[at] = fam;
+	reg->family_count++;
+	return fam;
+}
+
+static void registry_grow(struct series_registry *reg)
+{
+	size_t n = reg->bucket_count * 2;
+	struct series **b = xcalloc(n, sizeof(*b));
+
+	for (size_t i = 0; i < reg->bucket_count; i++) {
+		struct series *s = reg->buckets[i];
+
+		while (s != NULL) {
+			struct series *next = s->hash_next;
+			size_t at = s->hash & (n - 1);
+
+			s->hash_next = b[at];
+			b[at] = s;
+			s = next;
+		}
+	}
+	free(reg->buckets);
+	reg->buckets = b;
+	reg->bucket_count = n;
+}
+
+static bool labels_valid(const char *metric, const struct label *sorted, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (!series_valid_label_name(sorted[i].name)) {
+			log_error("series", NULL, "metric %s: label name \"%s\" is not valid",
+				  metric, sorted[i].name);
+			return false;
+		}
+		if (i > 0 && strcmp(sorted[i - 1].name, sorted[i].name) == 0) {
+			log_error("series", NULL, "metric %s: label %s is set twice", metric,
+				  sorted[i].name);
+			return false;
+		}
+	}
+	return true;
+}
+
+struct series *series_intern(struct series_registry *reg, const struct metric_desc *desc,
+			     const struct label *labels, size_t label_count)
+{
+	struct label stack[16];
+	struct label *sorted = label_count <= 16 ? stack : xmalloc(label_count * sizeof(*sorted));
+	struct series *s = NULL;
+	struct series_family *fam;
+	uint64_t h;
+	size_t at;
+
+	if (!series_valid_metric_name(desc->name)) {
+		log_error("series", NULL, "metric name \"%s\" is not valid", desc->name);
+		goto out;
+	}
+	memcpy(sorted, labels, label_count * sizeof(*sorted));
+	qsort(sorted, label_count, sizeof(*sorted), label_compare);
+
+	h = series_key_hash(desc->name, sorted, label_count);
+	at = h & (reg->bucket_count - 1);
+	for (s = reg->buckets[at]; s != NULL; s = s->hash_next) {
+		if (series_matches(s, h, desc->name, sorted, label_count))
+			goto out;
+	}
+
+	if (!labels_valid(desc->name, sorted, label_count))
+		goto out;
+	fam = family_get(reg, desc);
+	if (fam == NULL)
+		goto out;
+
+	s = xcalloc(1, sizeof(*s));
+	s->id = reg->next_id++;
+	s->family = fam;
+	s->hash = h;
+	s->label_count = label_count;
+	s->labels = xcalloc(label_count ? label_count : 1, sizeof(*s->labels));
+	for (size_t i = 0; i < label_count; i++) {
+		s->labels[i].name = xstrdup(sorted[i].name);
+		s->labels[i].value = xstrdup(sorted[i].value);
+	}
+	s->stale = true; /* until the first value */
+	s->hash_next = reg->buckets[at];
+	reg->buckets[at] = s;
+	reg->count++;
+
+	fam->series =
+	    xreallocarray_grow(fam->series, &fam->capacity, fam->count + 1, sizeof(*fam->series));
+	fam->series[fam->count++] = s;
+
+	if (reg->count > reg->bucket_count)
+		registry_grow(reg);
+out:
+	if (sorted != stack)
+		free(sorted);
+	return s;
+}
+
+void series_set(struct series *s, double value, int64_t time_ms)
+{
+	s->value = value;
+	s->time_ms = time_ms;
+	s->stale = false;
+}
+
+void series_remove(struct series_registry *reg, struct series *s)
+{
+	struct series_family *fam = s->family;
+	struct series **pp = &reg->buckets[s->hash & (reg->bucket_count - 1)];
+
+	while (*pp != NULL && *pp != s)
+		pp = &(*pp)->hash_next;
+	if (*pp == s)
+		*pp = s->hash_next;
+	reg->count--;
+
+	for (size_t i = 0; i < fam->count; i++) {
+		if (fam->series[i] == s) {
+			memmove(&fam->series[i], &fam->series[i + 1],
+				(fam->count - i - 1) * sizeof(*fam->series));
+			fam->count--;
+			break;
+		}
+	}
+	series_free(s);
+
+	if (fam->count == 0) {
+		bool found;
+		size_t at = family_index(reg, fam->name, &found);
+
+		if (found) {
+			memmove(&reg->families[at], &reg->families[at + 1],
+				(reg->family_count - at - 1) * sizeof(*reg->families));
+			reg->family_count--;
+		}
+		family_free(fam);
+	}
+}
+
+size_t series_registry_count(const struct series_registry *reg)
+{
+	return reg->count;
+}
+
+size_t series_registry_family_count(const struct series_registry *reg)
+{
+	return reg->family_count;
+}
+
+struct series_family *series_registry_family(const struct series_registry *reg, size_t index)
+{
+	return index < reg->family_count ? reg->families[index] : NULL;
+}
+
+const char *series_label(const struct series *s, const char *name)
+{
+	for (size_t i = 0; i < s->label_count; i++) {
+		if (strcmp(s->labels[i].name, name) == 0)
+			return s->labels[i].value;
+	}
+	return NULL;
+}

@@ -36,11 +36,13 @@ struct series {
 	struct label *labels; /* owned copies, sorted by name */
 	size_t label_count;
 	double value;
-	int64_t time_ms;         /* wall-clock time of the last value; 0 before the first */
-	bool stale;              /* not written by its owner's last run: not exported */
-	const void *owner;       /* who writes it (a scheduler probe instance), NULL if shared */
-	uint64_t owner_seq;      /* owner's run counter at the last write */
-	struct store_file *file; /* archive, NULL when not archived */
+	int64_t time_ms;          /* wall-clock time of the last value; 0 before the first */
+	bool stale;               /* not written by its owner's last run: not exported */
+	const void *owner;        /* who writes it (a scheduler probe instance), NULL if shared */
+	uint64_t owner_seq;       /* owner's run counter at the last write */
+	struct store_file *file;  /* archive, NULL when not archived */
+	uint64_t hash;            /* of name and labels: registry use */
+	struct series *hash_next; /* registry use */
 };
 
 struct series_family {
@@ -50,6 +52,7 @@ struct series_family {
 	struct series **series; /* in creation order */
 	size_t count;
 	size_t capacity;
+	bool type_conflict_logged;
 };
 
 struct series_registry;
@@ -76,6 +79,10 @@ size_t series_registry_count(const struct series_registry *reg);
 /* Families sorted by name, valid until the next series_intern or series_remove. */
 size_t series_registry_family_count(const struct series_registry *reg);
 struct series_family *series_registry_family(const struct series_registry *reg, size_t index);
+
+/* Exposition-format name rules: [a-zA-Z_:][a-zA-Z0-9_:]* and [a-zA-Z_][a-zA-Z0-9_]*. */
+bool series_valid_metric_name(const char *name);
+bool series_valid_label_name(const char *name);
 
 /* Value of a label, or NULL. */
 const char *series_label(const struct series *s, const char *name);

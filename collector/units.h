@@ -40,4 +40,19 @@ struct retention {
  */
 int units_parse_retention_tier(const char *text, struct retention_tier *tier);
 
+/*
+ * Returns NULL when units_parse_retention_tier() accepts `text`, else a static phrase that
+ * follows the quoted value in a message and names the rule broken ("is not STEP:KEEP",
+ * "has a KEEP that is not a multiple of its STEP").
+ */
+const char *units_retention_tier_problem(const char *text);
+
+/*
+ * Parses a comma-separated list of tiers ("10s:2d, 1m:30d, 1h:400d"; spaces around items
+ * are allowed): 1 to RETENTION_MAX_TIERS tiers with strictly increasing steps.
+ */
+int units_parse_retention(const char *text, struct retention *out);
+/* Formats tiers the way units_parse_retention reads them. Returns buf. */
+char *units_format_retention(const struct retention *r, char *buf, size_t size);
+
 #endif

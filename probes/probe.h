@@ -105,6 +105,10 @@ const char *probe_run_probe_name(const struct probe_run *run);
 void probe_run_emit(struct probe_run *run, const struct metric_desc *desc,
 		    const struct label *labels, size_t label_count, double value);
 
+/* Like probe_run_emit but also after the run finished: for the run's owner only. */
+void probe_run_add_sample(struct probe_run *run, const struct metric_desc *desc,
+			  const struct label *labels, size_t label_count, double value);
+
 /*
  * Ends the run with `status` and a short reason ("connect: refused"). The first call
  * counts; later calls are ignored. Calls the done callback before it returns.

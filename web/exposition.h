@@ -22,7 +22,13 @@ void exposition_escape_label_value(struct evbuffer *out, const char *value);
 /* Appends HELP text with \\ and \n escaped. */
 void exposition_escape_help(struct evbuffer *out, const char *help);
 
-/* Formats a sample value: NaN, +Inf, -Inf, or the shortest decimal that reads back exactly. */
+/* Buffer size that holds any value exposition_format_value writes, with its NUL. */
+#define EXPOSITION_VALUE_SIZE 32
+
+/*
+ * Formats a sample value: NaN, +Inf, -Inf, or the first of %.15g, %.16g and %.17g that
+ * reads back exactly. `size` should be EXPOSITION_VALUE_SIZE.
+ */
 void exposition_format_value(char *buf, size_t size, double value);
 
 /* Writes every family of the registry (stale series left out; empty families too). */

@@ -26,6 +26,13 @@ struct http_server *http_server_new(struct event_base *base, const char *host, u
 /* Registers a handler for an exact path. */
 void http_server_route(struct http_server *srv, const char *path,
 		       void (*handler)(struct evhttp_request *req, void *arg), void *arg);
+/*
+ * Sends the reply with the request's output buffer as its body. For a HEAD request the body
+ * is dropped, because libevent 2.1 would write it after the headers and so corrupt the next
+ * response on a keep-alive connection. Route handlers should reply through this function.
+ */
+void http_send_reply(struct evhttp_request *req, int code, const char *reason);
+
 /* The bound port (useful with port 0). */
 uint16_t http_server_port(const struct http_server *srv);
 void http_server_free(struct http_server *srv);

@@ -1,0 +1,320 @@
+/*
+ * Unit tests of the scheduler with probe types defined here: timeouts, skipped turns,
+ * labels added at commit, stale series, and reconciliation on reload.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "collector/config.h"
+#include "collector/log.h"
+#include "collector/scheduler.h"
+#include "collector/series.h"
+#include "probes/probe.h"
+
+struct fake_state {
+	int starts;
+	int cancels;
+	bool emit_extra; /* emit a second series on odd runs only */
+};
+
+static int fake_frees;
+
+static const struct metric_desc fake_value = {"fake_value", "A test value.", METRIC_GAUGE};
+static const struct metric_desc fake_extra = {"fake_extra", "Present on odd runs.", METRIC_GAUGE};
+
+static void instant_start(struct probe_run *run, void *state)
+{
+	struct fake_state *st = state;
+	struct label l[] = {{"site", "from-sample"}};
+
+	st->starts++;
+	probe_run_emit(run, &fake_value, l, 1, 42);
+	if (st->emit_extra && st->starts % 2 == 1)
+		probe_run_emit(run, &fake_extra, NULL, 0, 1);
+	probe_run_finish(run, PROBE_STATUS_OK, "fine");
+}
+
+static void stuck_start(struct probe_run *run, void *state)
+{
+	struct fake_state *st = state;
+
+	(void)run;
+	st->starts++;
+}
+
+static void stuck_cancel(struct probe_run *run, void *state)
+{
+	struct fake_state *st = state;
+
+	(void)run;
+	st->cancels++;
+}
+
+static void fake_free(void *state)
+{
+	(void)state;
+	fake_frees++;
+}
+
+static const struct probe_type instant_type = {
+    .name = "instant", .start = instant_start, .free = fake_free};
+static const struct probe_type stuck_type = {
+    .name = "stuck", .start = stuck_start, .cancel = stuck_cancel, .free = fake_free};
+
+static void stop_loop(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+static void run_loop(struct event_base *base, long ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	event_base_once(base, -1, EV_TIMEOUT, stop_loop, base, &tv);
+	event_base_dispatch(base);
+}
+
+static struct config_probe make_probe(const char *name, const struct probe_type *type,
+				      struct fake_state *st, uint64_t interval_ms,
+				      uint64_t timeout_ms)
+{
+	struct config_probe p = {0};
+
+	p.name = (char *)name;
+	p.type = type;
+	p.state = st;
+	p.interval_ms = interval_ms;
+	p.timeout_ms = timeout_ms;
+	p.heartbeat_s = 2;
+	p.fingerprint = 1;
+	return p;
+}
+
+static struct series *find(struct series_registry *reg, const char *metric, const char *probe)
+{
+	for (size_t i = 0; i < series_registry_family_count(reg); i++) {
+		struct series_family *fam = series_registry_family(reg, i);
+
+		if (strcmp(fam->name, metric) != 0)
+			continue;
+		for (size_t j = 0; j < fam->count; j++) {
+			const char *p = series_label(fam->series[j], "probe");
+
+			if (p != NULL && strcmp(p, probe) == 0)
+				return fam->series[j];
+		}
+	}
+	return NULL;
+}
+
+static void stuck_run_times_out_and_is_cancelled(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct series_registry *reg = series_registry_new();
+	struct scheduler *sched = scheduler_new(base, reg, NULL);
+	struct fake_state st = {0};
+	struct config_probe probes[] = {make_probe("stuck", &stuck_type, &st, 100, 50)};
+	struct config cfg = {.probes = probes, .probe_count = 1};
+	struct series *fail;
+
+	(void)state;
+	scheduler_apply(sched, &cfg);
+	assert_null(probes[0].state);
+	run_loop(base, 560);
+
+	assert_in_range(st.starts, 4, 6);
+	assert_int_equal(st.cancels, st.starts);
+	fail = find(reg, "tocsin_probe_failures_total", "stuck");
+	assert_non_null(fail);
+	assert_true(fail->value >= 4);
+	assert_true(find(reg, "tocsin_probe_success", "stuck")->value == 0);
+	scheduler_free(sched);
+	series_registry_free(reg);
+	event_base_free(base);
+}
+
+static void turn_skipped_while_run_in_flight(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct series_registry *reg = series_registry_new();
+	struct scheduler *sched = scheduler_new(base, reg, NULL);
+	struct fake_state st = {0};
+	/* A timeout longer than the interval is rejected by the config loader; built by hand
+	 * here to reach the skip path. */
+	struct config_probe probes[] = {make_probe("slow", &stuck_type, &st, 50, 400)};
+	struct config cfg = {.probes = probes, .probe_count = 1};
+	struct series *skipped;
+
+	(void)state;
+	scheduler_apply(sched, &cfg);
+	run_loop(base, 500);
+	assert_int_equal(st.starts, 1);
+	skipped = find(reg, "tocsin_probe_skipped_total", "slow");
+	assert_non_null(skipped);
+	assert_true(skipped->value >= 5);
+	scheduler_free(sched);
+	series_registry_free(reg);
+	event_base_free(base);
+}
+
+static void commit_adds_probe_and_user_labels(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct series_registry *reg = series_registry_new();
+	struct scheduler *sched = scheduler_new(base, reg, NULL);
+	struct fake_state st = {0};
+	struct label user[] = {{"env", "prod"}, {"site", "user"}};
+	struct config_probe probes[] = {make_probe("fast", &instant_type, &st, 50, 50)};
+	struct config cfg = {.probes = probes, .probe_count = 1};
+	struct series *s;
+
+	(void)state;
+	probes[0].labels = user;
+	probes[0].label_count = 2;
+	scheduler_apply(sched, &cfg);
+	run_loop(base, 120);
+
+	s = find(reg, "fake_value", "fast");
+	assert_non_null(s);
+	assert_true(s->value == 42);
+	assert_false(s->stale);
+	assert_string_equal(series_label(s, "env"), "prod");
+	/* The sample's own label wins; the user label moves aside. */
+	assert_string_equal(series_label(s, "site"), "from-sample");
+	assert_string_equal(series_label(s, "exported_site"), "user");
+	assert_true(find(reg, "tocsin_probe_success", "fast")->value == 1);
+	assert_string_equal(series_label(find(reg, "tocsin_probe_runs_total", "fast"), "type"),
+			    "instant");
+	scheduler_free(sched);
+	series_registry_free(reg);
+	event_base_free(base);
+}
+
+static void series_missing_from_run_go_stale(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct series_registry *reg = series_registry_new();
+	struct scheduler *sched = scheduler_new(base, reg, NULL);
+	struct fake_state st = {.emit_extra = true};
+	struct config_probe probes[] = {make_probe("flip", &instant_type, &st, 100, 100)};
+	struct config cfg = {.probes = probes, .probe_count = 1};
+	struct series *extra;
+	bool seen_fresh = false;
+	bool seen_stale = false;
+
+	(void)state;
+	scheduler_apply(sched, &cfg);
+	for (int i = 0; i < 8; i++) {
+		run_loop(base, 50);
+		extra = find(reg, "fake_extra", "flip");
+		if (extra == NULL)
+			continue;
+		/* The extra series is fresh after odd runs and stale after even ones. */
+		assert_int_equal(extra->stale, st.starts % 2 == 0);
+		seen_fresh = seen_fresh || !extra->stale;
+		seen_stale = seen_stale || extra->stale;
+	}
+	assert_true(seen_fresh);
+	assert_true(seen_stale);
+	scheduler_free(sched);
+	series_registry_free(reg);
+	event_base_free(base);
+}
+
+static void apply_keeps_unchanged_and_drops_removed(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct series_registry *reg = series_registry_new();
+	struct scheduler *sched = scheduler_new(base, reg, NULL);
+	struct fake_state a = {0};
+	struct fake_state b = {0};
+	struct fake_state a2 = {0};
+	struct config_probe first[] = {make_probe("a", &instant_type, &a, 50, 50),
+				       make_probe("b", &instant_type, &b, 50, 50)};
+	struct config cfg1 = {.probes = first, .probe_count = 2};
+	struct config_probe second[] = {make_probe("a", &instant_type, &a2, 50, 50)};
+	struct config cfg2 = {.probes = second, .probe_count = 1};
+	int frees_before;
+
+	(void)state;
+	scheduler_apply(sched, &cfg1);
+	run_loop(base, 120);
+	assert_non_null(find(reg, "fake_value", "b"));
+
+	frees_before = fake_frees;
+	scheduler_apply(sched, &cfg2);
+	/* "a" is unchanged: it keeps its old state, and the new one stays with the config. */
+	assert_ptr_equal(second[0].state, &a2);
+	/* "b" is gone, and so are its series. */
+	assert_int_equal(fake_frees, frees_before + 1);
+	assert_null(find(reg, "fake_value", "b"));
+	assert_null(find(reg, "tocsin_probe_runs_total", "b"));
+	run_loop(base, 120);
+	assert_int_equal(a2.starts, 0);
+	assert_true(a.starts >= 3);
+	scheduler_free(sched);
+	series_registry_free(reg);
+	event_base_free(base);
+}
+
+static void count_report(const char *probe_name, const char *type_name, const struct probe_run *run,
+			 void *arg)
+{
+	int *reports = arg;
+
+	(void)type_name;
+	if (strcmp(probe_name, "s") == 0)
+		assert_int_equal(probe_run_status(run), PROBE_STATUS_TIMEOUT);
+	else
+		assert_int_equal(probe_run_status(run), PROBE_STATUS_OK);
+	(*reports)++;
+}
+
+static void run_once_reports_each_probe(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct series_registry *reg = series_registry_new();
+	struct scheduler *sched = scheduler_new(base, reg, NULL);
+	struct fake_state a = {0};
+	struct fake_state s = {0};
+	struct config_probe probes[] = {make_probe("a", &instant_type, &a, 60000, 5000),
+					make_probe("s", &stuck_type, &s, 60000, 100)};
+	struct config cfg = {.probes = probes, .probe_count = 2};
+	int reports = 0;
+
+	(void)state;
+	scheduler_apply(sched, &cfg);
+	scheduler_run_once(sched, count_report, &reports);
+	event_base_dispatch(base);
+	assert_int_equal(reports, 2);
+	/* Both ran once: "a" finished at once, "s" timed out after 100 ms. */
+	assert_int_equal(a.starts, 1);
+	assert_int_equal(s.starts, 1);
+	assert_int_equal(s.cancels, 1);
+	scheduler_free(sched);
+	series_registry_free(reg);
+	event_base_free(base);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(stuck_run_times_out_and_is_cancelled),
+	    cmocka_unit_test(turn_skipped_while_run_in_flight),
+	    cmocka_unit_test(commit_adds_probe_and_user_labels),
+	    cmocka_unit_test(series_missing_from_run_go_stale),
+	    cmocka_unit_test(apply_keeps_unchanged_and_drops_removed),
+	    cmocka_unit_test(run_once_reports_each_probe),
+	};
+
+	log_set_level(LOG_LEVEL_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
