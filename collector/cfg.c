@@ -1,8 +1,8 @@
 /*
  * YAML configuration reading with positions. The whole file is loaded with libyaml's
- * document API, checked once for duplicate and non-scalar keys, and then walked by typed
- * getters that record every problem as "FILE:LINE:COLUMN: KEY.PATH: PROBLEM" instead of
- * stopping, so that one run reports every error in the file.
+ * document API and checked once for duplicate and non-scalar keys. Typed getters then walk
+ * it and record every problem as "FILE:LINE:COLUMN: KEY.PATH: PROBLEM" instead of stopping,
+ * so that one run reports every error in the file.
  */
 #include "collector/cfg.h"
 
@@ -19,7 +19,7 @@
 #include "collector/units.h"
 #include "collector/xalloc.h"
 
-/* Refuse larger files: a configuration this big is a mistake, not a config. */
+/* Larger files are rejected: a configuration this big is almost certainly the wrong file. */
 #define CFG_FILE_MAX (16u * 1024 * 1024)
 /* Deeper nesting only comes from recursive aliases or generated junk. */
 #define CFG_DEPTH_MAX 64
@@ -132,13 +132,13 @@ const char *cfg_quote(const char *value, char *buf, size_t size)
 		return buf;
 	}
 	buf[used++] = '"';
+	/* Before each character, 5 bytes are left for a closing `..."` and the NUL. */
 	for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++) {
+		bool last = p[1] == '\0';
 		char piece[8];
 		size_t len;
 
-		if (shown == CFG_QUOTE_MAX)
-			snprintf(piece, sizeof piece, "...");
-		else if (*p == '"' || *p == '\\')
+		if (*p == '"' || *p == '\\')
 			snprintf(piece, sizeof piece, "\\%c", *p);
 		else if (*p == '\n')
 			snprintf(piece, sizeof piece, "\\n");
@@ -149,9 +149,9 @@ const char *cfg_quote(const char *value, char *buf, size_t size)
 		else
 			snprintf(piece, sizeof piece, "%c", *p);
 		len = strlen(piece);
-		if (used + len + 2 > size || shown == CFG_QUOTE_MAX) {
-			if (used + 5 <= size)
-				used += (size_t)snprintf(buf + used, size - used, "...");
+		if (shown == CFG_QUOTE_MAX || used + len + (last ? 2 : 5) > size) {
+			memcpy(buf + used, "...", 3);
+			used += 3;
 			break;
 		}
 		memcpy(buf + used, piece, len);
@@ -620,7 +620,7 @@ const char *cfg_map_key(const struct cfg_map *m, size_t index)
 
 /*
  * Common start of every scalar getter: 0 when absent, -1 (error recorded) when the value
- * is null, not a scalar or holds a NUL byte, else 1 with *text pointing into the document.
+ * is null, not a scalar or contains a NUL byte, else 1 with *text pointing into the document.
  */
 static int cfg_get_scalar(struct cfg_map *m, const char *key, const char *expected,
 			  const char **text)
@@ -1046,6 +1046,13 @@ static void cfg_report_unknown(struct cfg_map *m, const yaml_node_t *key)
 		if (d < best) {
 			best = d;
 			hint = m->known[i];
+		}
+	}
+	for (size_t i = 0; i < m->known_count; i++) {
+		if (strcmp(m->known[i], name) == 0) {
+			cfg_record(m->cfg, &key->start_mark, path,
+				   "key is not used with the other settings here; remove it");
+			return;
 		}
 	}
 	if (hint != NULL) {

@@ -27,11 +27,10 @@
 
 #define CONFIG_LISTEN_EXAMPLES "examples: 127.0.0.1:9517, [::1]:9517, :9517"
 
-/* What every probe inherits from the top level, and where it was set. */
+/* Settings every probe inherits from the top level. */
 struct config_defaults {
 	uint64_t interval_ms;
 	uint64_t timeout_ms;
-	bool timeout_set;
 	uint64_t heartbeat_ms; /* 0: not set */
 };
 
@@ -167,11 +166,6 @@ static struct config *config_new_defaults(const char *source)
 	return c;
 }
 
-static const char *config_format_ms(uint64_t ms, char *buf, size_t size)
-{
-	return units_format_duration(ms, buf, size);
-}
-
 /* Reads an interval: a duration in whole seconds from 1s to 7d. */
 static int config_get_interval(struct cfg_map *m, const char *key, uint64_t *out)
 {
@@ -185,7 +179,7 @@ static int config_get_interval(struct cfg_map *m, const char *key, uint64_t *out
 		cfg_error(m, key,
 			  "%s is not accepted; an interval is a whole number of seconds from 1s "
 			  "to 7d because it is the archive step",
-			  config_format_ms(ms, text, sizeof text));
+			  units_format_duration(ms, text, sizeof text));
 		return -1;
 	}
 	*out = ms;
@@ -219,7 +213,7 @@ static int config_get_heartbeat(struct cfg_map *m, const char *key, uint64_t *ou
 		cfg_error(m, key,
 			  "%s is not accepted; a heartbeat is a whole number of seconds, at least "
 			  "1s, because RRD stores it in seconds",
-			  config_format_ms(ms, text, sizeof text));
+			  units_format_duration(ms, text, sizeof text));
 		return -1;
 	}
 	*out = ms;
@@ -253,9 +247,10 @@ static const char *config_add_tier(struct retention *r, const char *text, char *
 		snprintf(why, why_size,
 			 "%s has a step (%s) that is not longer than the step of the tier "
 			 "before it (%s); list tiers from the shortest step to the longest",
-			 quoted, config_format_ms((uint64_t)tier.step_s * 1000, step, sizeof step),
-			 config_format_ms((uint64_t)r->tier[r->count - 1].step_s * 1000, previous,
-					  sizeof previous));
+			 quoted,
+			 units_format_duration((uint64_t)tier.step_s * 1000, step, sizeof step),
+			 units_format_duration((uint64_t)r->tier[r->count - 1].step_s * 1000,
+					       previous, sizeof previous));
 		return why;
 	}
 	r->tier[r->count++] = tier;
@@ -368,6 +363,7 @@ static void config_read_globals(struct cfg_map *root, struct config *c, struct c
 	char quoted[CFG_QUOTE_SIZE];
 	struct cfg_map archive;
 	char *text;
+	int rc;
 
 	config_read_listen(root, c);
 	if (cfg_get_string(root, "data_dir", &text) == 1) {
@@ -382,8 +378,11 @@ static void config_read_globals(struct cfg_map *root, struct config *c, struct c
 	config_read_rrdcached(root, c);
 
 	config_get_interval(root, "interval", &c->interval_ms);
-	if (config_get_timeout(root, "timeout", &c->timeout_ms) == 1) {
-		d->timeout_set = true;
+	rc = config_get_timeout(root, "timeout", &c->timeout_ms);
+	if (rc == 0 && c->timeout_ms > c->interval_ms) {
+		/* The default timeout follows a short interval instead of failing the file. */
+		c->timeout_ms = c->interval_ms;
+	} else if (rc == 1) {
 		if (c->timeout_ms > c->interval_ms) {
 			char timeout[32];
 			char interval[32];
@@ -391,8 +390,8 @@ static void config_read_globals(struct cfg_map *root, struct config *c, struct c
 			cfg_error(root, "timeout",
 				  "timeout (%s) is longer than interval (%s); a probe run must end "
 				  "before the next one starts",
-				  config_format_ms(c->timeout_ms, timeout, sizeof timeout),
-				  config_format_ms(c->interval_ms, interval, sizeof interval));
+				  units_format_duration(c->timeout_ms, timeout, sizeof timeout),
+				  units_format_duration(c->interval_ms, interval, sizeof interval));
 		}
 	}
 	config_read_retention(root, c);
@@ -416,13 +415,23 @@ static void config_read_globals(struct cfg_map *root, struct config *c, struct c
 	d->heartbeat_ms = c->heartbeat_ms;
 }
 
+/*
+ * A probe name becomes the `probe` label value and appears in logs, both of which escape
+ * it, so any printable text is accepted ("Disk Usage C:\\" is a real check name). Control
+ * characters and surrounding spaces are rejected because they cannot be told apart when
+ * an operator reads a log line or a dashboard.
+ */
 static bool config_is_probe_name(const char *s)
 {
-	const char *first = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	size_t len = strlen(s);
 
-	return s[0] != '\0' && strchr(first, s[0]) != NULL && strlen(s) <= CONFIG_PROBE_NAME_MAX &&
-	       s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-")] ==
-		   '\0';
+	if (len == 0 || len > CONFIG_PROBE_NAME_MAX || s[0] == ' ' || s[len - 1] == ' ')
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	}
+	return true;
 }
 
 static int config_label_compare(const void *a, const void *b)
@@ -494,8 +503,8 @@ static void config_read_name(struct cfg_map *m, struct config *c, struct config_
 	if (!config_is_probe_name(p->name)) {
 		cfg_error(
 		    m, "name",
-		    "invalid probe name %s (accepted: up to %d letters, digits, \"_\", \".\", "
-		    "\":\" and \"-\", starting with a letter or digit)",
+		    "invalid probe name %s (accepted: up to %d bytes of printable text, without "
+		    "control characters or leading and trailing spaces)",
 		    cfg_quote(p->name, quoted, sizeof quoted), CONFIG_PROBE_NAME_MAX);
 		return;
 	}
@@ -547,8 +556,8 @@ static void config_read_timing(struct cfg_map *m, const struct config_defaults *
 		cfg_error(m, "timeout",
 			  "timeout (%s) is longer than probe interval (%s); a run must end before "
 			  "the next one starts",
-			  config_format_ms(p->timeout_ms, a, sizeof a),
-			  config_format_ms(p->interval_ms, b, sizeof b));
+			  units_format_duration(p->timeout_ms, a, sizeof a),
+			  units_format_duration(p->interval_ms, b, sizeof b));
 
 	/* RRD stores unknown for a gap longer than the heartbeat; 2x tolerates one miss. */
 	p->heartbeat_s = (uint32_t)(2 * (p->interval_ms / 1000));
@@ -557,9 +566,9 @@ static void config_read_timing(struct cfg_map *m, const struct config_defaults *
 		cfg_error(m, "heartbeat",
 			  "heartbeat (%s) is shorter than probe interval (%s); use at least 2x the "
 			  "interval (%s), or omit it for that default",
-			  config_format_ms(heartbeat_ms, a, sizeof a),
-			  config_format_ms(p->interval_ms, b, sizeof b),
-			  config_format_ms(2 * p->interval_ms, c, sizeof c));
+			  units_format_duration(heartbeat_ms, a, sizeof a),
+			  units_format_duration(p->interval_ms, b, sizeof b),
+			  units_format_duration(2 * p->interval_ms, c, sizeof c));
 	} else if (rc == 1) {
 		p->heartbeat_s = (uint32_t)(heartbeat_ms / 1000);
 	} else if (rc == 0 && d->heartbeat_ms != 0 && d->heartbeat_ms < p->interval_ms) {
@@ -567,9 +576,9 @@ static void config_read_timing(struct cfg_map *m, const struct config_defaults *
 			  "heartbeat (%s, from archive.heartbeat) is shorter than probe interval "
 			  "(%s); give this probe a heartbeat of at least 2x the interval (%s), or "
 			  "raise archive.heartbeat",
-			  config_format_ms(d->heartbeat_ms, a, sizeof a),
-			  config_format_ms(p->interval_ms, b, sizeof b),
-			  config_format_ms(2 * p->interval_ms, c, sizeof c));
+			  units_format_duration(d->heartbeat_ms, a, sizeof a),
+			  units_format_duration(p->interval_ms, b, sizeof b),
+			  units_format_duration(2 * p->interval_ms, c, sizeof c));
 	} else if (rc == 0 && d->heartbeat_ms != 0) {
 		p->heartbeat_s = (uint32_t)(d->heartbeat_ms / 1000);
 	}
@@ -614,7 +623,7 @@ static void config_read_probe(struct cfg_seq *seq, size_t index, struct config *
 	c->probe_count++;
 
 	if (p->type == NULL) {
-		/* Without a type its options cannot be told from typos: report none of them. */
+		/* Without a type, its options cannot be distinguished from typos, so none is reported. */
 		cfg_map_discard(&m);
 		return;
 	}
@@ -641,7 +650,7 @@ static struct config *config_load(struct cfg *parsed, char **errors)
 	struct config_defaults defaults = {0};
 	struct cfg_map root;
 
-	/* Syntax errors leave no document to walk; cfg_root then sees an empty one. */
+	/* After a syntax error there is no document, and cfg_root returns an empty mapping. */
 	if (cfg_root(parsed, &root) == 0) {
 		config_read_globals(&root, c, &defaults);
 		config_read_probes(&root, c, &defaults);
@@ -660,6 +669,10 @@ static struct config *config_load(struct cfg *parsed, char **errors)
 	return c;
 }
 
+/*
+ * TODO: reject a file that others can read once a key contains a secret (passwords, tokens);
+ * no key read here does yet, so the file's mode is not checked.
+ */
 struct config *config_load_file(const char *path, char **errors)
 {
 	return config_load(cfg_parse_file(path), errors);
@@ -696,10 +709,11 @@ void config_print_summary(const struct config *cfg, FILE *out)
 	fprintf(out, "retention: %s\n",
 		units_format_retention(&cfg->retention, retention, sizeof retention));
 	fprintf(out, "defaults: interval %s, timeout %s",
-		config_format_ms(cfg->interval_ms, a, sizeof a),
-		config_format_ms(cfg->timeout_ms, b, sizeof b));
+		units_format_duration(cfg->interval_ms, a, sizeof a),
+		units_format_duration(cfg->timeout_ms, b, sizeof b));
 	if (cfg->heartbeat_ms != 0)
-		fprintf(out, ", heartbeat %s\n", config_format_ms(cfg->heartbeat_ms, a, sizeof a));
+		fprintf(out, ", heartbeat %s\n",
+			units_format_duration(cfg->heartbeat_ms, a, sizeof a));
 	else
 		fprintf(out, ", heartbeat 2x interval\n");
 	fprintf(out, "log_level: %s\n", log_level_name(cfg->log_level));
@@ -709,9 +723,9 @@ void config_print_summary(const struct config *cfg, FILE *out)
 		char c[32];
 
 		fprintf(out, "  %s: type %s, interval %s, timeout %s, heartbeat %s", p->name,
-			p->type->name, config_format_ms(p->interval_ms, a, sizeof a),
-			config_format_ms(p->timeout_ms, b, sizeof b),
-			config_format_ms((uint64_t)p->heartbeat_s * 1000, c, sizeof c));
+			p->type->name, units_format_duration(p->interval_ms, a, sizeof a),
+			units_format_duration(p->timeout_ms, b, sizeof b),
+			units_format_duration((uint64_t)p->heartbeat_s * 1000, c, sizeof c));
 		for (size_t j = 0; j < p->label_count; j++)
 			fprintf(out, "%s%s=\"%s\"", j == 0 ? ", labels " : ",", p->labels[j].name,
 				p->labels[j].value);

@@ -67,7 +67,10 @@ void config_free(struct config *cfg);
 int config_set_listen(struct config *cfg, const char *host_port, char **error);
 void config_set_data_dir(struct config *cfg, const char *dir);
 
-/* Parses "HOST:PORT", "[V6]:PORT" or ":PORT"; *host is allocated. */
+/*
+ * Parses "HOST:PORT", "[V6]:PORT" or ":PORT" (host "0.0.0.0"), port 0 to 65535; *host is
+ * allocated. Returns -1 and leaves *host and *port alone when the text is invalid.
+ */
 int config_parse_listen(const char *text, char **host, uint16_t *port);
 
 /* Writes a short summary (listen address, data_dir, probes by type) for --check-config. */

@@ -63,6 +63,9 @@ static int run_once(const struct daemon_options *opts)
 		free(errors);
 		return 1;
 	}
+	/* The report goes to stdout; keep stderr to warnings unless asked otherwise. */
+	if (!opts->log_level_set)
+		log_set_level(LOG_LEVEL_WARN);
 	status = once_run(cfg, stdout);
 	config_free(cfg);
 	return status;

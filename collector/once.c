@@ -44,7 +44,7 @@ static void report(const char *probe_name, const char *type_name, const struct p
 {
 	struct once_state *st = arg;
 	const struct probe_status_info *info = probe_status_info(probe_run_status(run));
-	double ms = (double)(probe_run_finished_ms(run) - probe_run_started_ms(run));
+	double ms = probe_run_duration_seconds(run) * 1000.0;
 
 	if (probe_run_status(run) != PROBE_STATUS_OK)
 		st->failed++;

@@ -188,7 +188,7 @@ static void commit_sample(struct sched_probe *p, const struct probe_sample *smp,
 static void emit_own_metrics(struct sched_probe *p, struct probe_run *run, bool ok)
 {
 	struct label type_label = {"type", p->type->name};
-	double seconds = (double)(probe_run_finished_ms(run) - probe_run_started_ms(run)) / 1000.0;
+	double seconds = probe_run_duration_seconds(run);
 
 	/* Added to the run so that they follow the same label and archive path. */
 	probe_run_add_sample(run, &desc_success, &type_label, 1, ok ? 1 : 0);
@@ -202,15 +202,15 @@ static void log_outcome(struct sched_probe *p, struct probe_run *run, bool ok)
 {
 	char ids[256];
 	const struct probe_status_info *info = probe_status_info(probe_run_status(run));
-	double ms = (double)(probe_run_finished_ms(run) - probe_run_started_ms(run));
+	double ms = probe_run_duration_seconds(run) * 1000.0;
 
 	if (p->last_ok == (int)ok) {
 		log_debug("scheduler", probe_ids(p, ids, sizeof(ids)),
-			  "run finished in %.1f ms: %s: %s", ms, info->name, probe_run_reason(run));
+			  "run finished in %.3f ms: %s: %s", ms, info->name, probe_run_reason(run));
 		return;
 	}
 	log_notice("scheduler", probe_ids(p, ids, sizeof(ids)),
-		   "state %s -> %s after %.1f ms: status=%s reason=\"%s\"",
+		   "state %s -> %s after %.3f ms: status=%s reason=\"%s\"",
 		   p->last_ok < 0 ? "unknown" : (p->last_ok ? "up" : "down"), ok ? "up" : "down",
 		   ms, info->name, probe_run_reason(run));
 }

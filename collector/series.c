@@ -244,8 +244,10 @@ struct series *series_intern(struct series_registry *reg, const struct metric_de
 		log_error("series", NULL, "metric name \"%s\" is not valid", desc->name);
 		goto out;
 	}
-	memcpy(sorted, labels, label_count * sizeof(*sorted));
-	qsort(sorted, label_count, sizeof(*sorted), label_compare);
+	if (label_count > 0) {
+		memcpy(sorted, labels, label_count * sizeof(*sorted));
+		qsort(sorted, label_count, sizeof(*sorted), label_compare);
+	}
 
 	h = series_key_hash(desc->name, sorted, label_count);
 	at = h & (reg->bucket_count - 1);

@@ -21,22 +21,21 @@
  * tmpfs stays in: a full /run or /dev/shm breaks a machine like a full disk does.
  */
 static const char *const default_filesystems_exclude[] = {
-    "autofs",      "binfmt_misc", "bpf",       "cgroup",     "cgroup2",   "configfs",
-    "debugfs",     "devpts",      "devtmpfs",  "efivarfs",   "erofs",     "fusectl",
-    "hugetlbfs",   "iso9660",     "mqueue",    "nsfs",       "overlay",   "proc",
-    "procfs",      "pstore",      "ramfs",     "rpc_pipefs", "securityfs", "selinuxfs",
-    "squashfs",    "sysfs",       "tracefs",
+    "autofs",     "binfmt_misc", "bpf",       "cgroup",   "cgroup2", "configfs",  "debugfs",
+    "devpts",     "devtmpfs",    "efivarfs",  "erofs",    "fusectl", "hugetlbfs", "iso9660",
+    "mqueue",     "nsfs",        "overlay",   "proc",     "procfs",  "pstore",    "ramfs",
+    "rpc_pipefs", "securityfs",  "selinuxfs", "squashfs", "sysfs",   "tracefs",
 };
 
 /* Kernel interfaces and the per-container mounts that duplicate the host's filesystems. */
-#define DEFAULT_MOUNT_POINTS_EXCLUDE                                                            \
+#define DEFAULT_MOUNT_POINTS_EXCLUDE                                                               \
 	"/(dev|proc|sys|run/credentials/.+|var/lib/docker/.+|var/lib/containers/storage/.+)(/.*)?"
 
 /* RAM disks, loop and floppy devices, and partitions, whose I/O their whole disk counts. */
-#define DEFAULT_DEVICES_EXCLUDE                                                                 \
+#define DEFAULT_DEVICES_EXCLUDE                                                                    \
 	"(z?ram|loop|fd|(h|s|v|xv)d[a-z]+|nvme[0-9]+n[0-9]+p|mmcblk[0-9]+p)[0-9]+"
 
-/* Most memory fields of one kernel; more are skipped rather than grow without bound. */
+/* Maximum meminfo fields with a metric (a Linux 6.18 kernel prints 54); others are skipped. */
 #define MEMORY_FIELDS_MAX 256
 
 /* A fully anchored POSIX extended regular expression, or none. */
@@ -61,7 +60,7 @@ struct host_state {
 	host_statvfs_fn *statvfs; /* NULL: no filesystem metrics */
 	long ticks_per_second;
 	bool have_previous;
-	struct procfs_stat previous; /* the last run's /proc/stat, for usage ratios */
+	struct procfs_stat previous;        /* the last run's /proc/stat, for usage ratios */
 	struct host_memory_metric **memory; /* pointers stay valid while samples refer to them */
 	size_t memory_count;
 	size_t memory_capacity;
@@ -80,16 +79,14 @@ static const struct metric_desc cpu_guest_seconds = {
     "node_cpu_guest_seconds_total",
     "Seconds the CPU spent running guests, also counted in mode user or nice.", METRIC_COUNTER};
 static const struct metric_desc cpu_ratio = {
-    "host_cpu_ratio",
-    "Share of the last probe interval the CPU spent in each mode, from 0 to 1.", METRIC_GAUGE};
+    "host_cpu_ratio", "Share of the last probe interval the CPU spent in each mode, from 0 to 1.",
+    METRIC_GAUGE};
 static const struct metric_desc cpu_busy_ratio = {
     "host_cpu_busy_ratio",
-    "Share of the last probe interval the CPU was neither idle nor waiting for I/O.",
-    METRIC_GAUGE};
+    "Share of the last probe interval the CPU was neither idle nor waiting for I/O.", METRIC_GAUGE};
 static const struct metric_desc load1 = {"node_load1", "1-minute load average.", METRIC_GAUGE};
 static const struct metric_desc load5 = {"node_load5", "5-minute load average.", METRIC_GAUGE};
-static const struct metric_desc load15 = {"node_load15", "15-minute load average.",
-					  METRIC_GAUGE};
+static const struct metric_desc load15 = {"node_load15", "15-minute load average.", METRIC_GAUGE};
 
 /* The single-number lines of /proc/stat. */
 static const struct {
@@ -117,13 +114,12 @@ static const struct {
      offsetof(struct procfs_stat, procs_blocked)},
 };
 
-static const struct metric_desc fs_size = {
-    "node_filesystem_size_bytes", "Filesystem size in bytes.", METRIC_GAUGE};
+static const struct metric_desc fs_size = {"node_filesystem_size_bytes",
+					   "Filesystem size in bytes.", METRIC_GAUGE};
 static const struct metric_desc fs_free = {
-    "node_filesystem_free_bytes", "Free bytes, including those reserved for root.",
-    METRIC_GAUGE};
-static const struct metric_desc fs_avail = {
-    "node_filesystem_avail_bytes", "Bytes available to unprivileged users.", METRIC_GAUGE};
+    "node_filesystem_free_bytes", "Free bytes, including those reserved for root.", METRIC_GAUGE};
+static const struct metric_desc fs_avail = {"node_filesystem_avail_bytes",
+					    "Bytes available to unprivileged users.", METRIC_GAUGE};
 static const struct metric_desc fs_files = {"node_filesystem_files", "Inodes in total.",
 					    METRIC_GAUGE};
 static const struct metric_desc fs_files_free = {"node_filesystem_files_free", "Free inodes.",
@@ -164,8 +160,7 @@ static const struct {
      PROCFS_DISK_WRITE_TIME_MS,
      0.001},
     {{"node_disk_io_now", "I/O requests in progress.", METRIC_GAUGE}, PROCFS_DISK_IO_NOW, 1},
-    {{"node_disk_io_time_seconds_total", "Seconds the device had I/O in progress.",
-      METRIC_COUNTER},
+    {{"node_disk_io_time_seconds_total", "Seconds the device had I/O in progress.", METRIC_COUNTER},
      PROCFS_DISK_IO_TIME_MS,
      0.001},
     {{"node_disk_io_time_weighted_seconds_total",
@@ -210,8 +205,7 @@ static const struct metric_desc network_metrics[PROCFS_NETDEV_COUNTERS] = {
     {"node_network_transmit_fifo_total", "Transmit FIFO buffer errors.", METRIC_COUNTER},
     {"node_network_transmit_colls_total", "Collisions detected.", METRIC_COUNTER},
     {"node_network_transmit_carrier_total", "Carrier losses.", METRIC_COUNTER},
-    {"node_network_transmit_compressed_total", "Compressed packets transmitted.",
-     METRIC_COUNTER},
+    {"node_network_transmit_compressed_total", "Compressed packets transmitted.", METRIC_COUNTER},
 };
 
 /* Options */
@@ -280,8 +274,8 @@ static int root_parse(struct cfg_map *options, struct host_state *st)
 		return got;
 	}
 	if (st->root[0] != '/') {
-		cfg_error(options, "root", "invalid root '%s': expected an absolute path such as /host",
-			  st->root);
+		cfg_error(options, "root",
+			  "invalid root '%s': expected an absolute path such as /host", st->root);
 		return -1;
 	}
 	length = strlen(st->root);
@@ -368,8 +362,7 @@ void host_set_statvfs(void *state, host_statvfs_fn *fn)
 
 /* Run */
 
-static void outcome_note(struct host_outcome *outcome, int rc,
-			 const struct procfs_report *report)
+static void outcome_note(struct host_outcome *outcome, int rc, const struct procfs_report *report)
 {
 	if (rc == PROCFS_OK)
 		return;
@@ -389,9 +382,8 @@ static void emit_one(struct probe_run *run, const struct metric_desc *desc, cons
 	probe_run_emit(run, desc, &label, name != NULL ? 1 : 0, sample);
 }
 
-static void emit_cpu_usage(struct probe_run *run, const struct host_state *st,
-			   const char *cpu, const struct procfs_cpu *previous,
-			   const struct procfs_cpu *current)
+static void emit_cpu_usage(struct probe_run *run, const struct host_state *st, const char *cpu,
+			   const struct procfs_cpu *previous, const struct procfs_cpu *current)
 {
 	struct procfs_cpu_usage usage;
 	struct label labels[2] = {{"cpu", cpu}, {"mode", NULL}};
@@ -434,8 +426,7 @@ static void emit_cpu_seconds(struct probe_run *run, const struct host_state *st,
 		       (double)cpu->ticks[PROCFS_CPU_GUEST_NICE] / tps);
 }
 
-static void collect_stat(struct probe_run *run, struct host_state *st,
-			 struct host_outcome *outcome)
+static void collect_stat(struct probe_run *run, struct host_state *st, struct host_outcome *outcome)
 {
 	struct procfs_report report;
 	struct procfs_stat current;
@@ -504,8 +495,8 @@ static const struct metric_desc *memory_metric(struct host_state *st,
 
 	metric = xcalloc(1, sizeof *metric);
 	snprintf(metric->field, sizeof metric->field, "%s", field->name);
-	metric->desc.name = xasprintf("node_memory_%s%s", field->name,
-				      field->in_bytes ? "_bytes" : "");
+	metric->desc.name =
+	    xasprintf("node_memory_%s%s", field->name, field->in_bytes ? "_bytes" : "");
 	metric->desc.help = xasprintf("Field %s of /proc/meminfo%s.", field->name,
 				      field->in_bytes ? ", in bytes" : "");
 	metric->desc.type = METRIC_GAUGE;
@@ -542,7 +533,7 @@ static bool filesystem_excluded(const struct host_state *st, const struct procfs
 	return pattern_matches(&st->mount_points_exclude, m->mount_point);
 }
 
-/* A later mount on the same point hides this one, and statvfs sees only the later one. */
+/* A later mount on the same point hides this one, and statvfs reports the later one. */
 static bool mount_hidden(const struct procfs_mounts *mounts, size_t index)
 {
 	for (size_t j = index + 1; j < mounts->count; j++) {
@@ -552,11 +543,19 @@ static bool mount_hidden(const struct procfs_mounts *mounts, size_t index)
 	return false;
 }
 
-static void emit_filesystem(struct probe_run *run, const struct host_state *st,
-			    const struct procfs_mount *m)
+/* A label value from kernel bytes: a copy with invalid UTF-8 replaced (caller frees). */
+static char *label_value(const char *name)
 {
-	const struct label labels[3] = {
-	    {"device", m->device}, {"fstype", m->fstype}, {"mountpoint", m->mount_point}};
+	char *value = xstrdup(name);
+
+	procfs_utf8_repair(value);
+	return value;
+}
+
+/* Emits one filesystem's metrics; `labels` are device, fstype and mountpoint. */
+static void emit_filesystem(struct probe_run *run, const struct host_state *st,
+			    const struct procfs_mount *m, const struct label labels[3])
+{
 	struct procfs_fs_stats fs;
 	struct statvfs vfs;
 
@@ -591,9 +590,17 @@ static void collect_filesystems(struct probe_run *run, const struct host_state *
 	for (size_t i = 0; st->statvfs != NULL && i < mounts.count; i++) {
 		const struct procfs_mount *m = &mounts.entries[i];
 
+		struct label labels[3];
+
 		if (filesystem_excluded(st, m) || mount_hidden(&mounts, i))
 			continue;
-		emit_filesystem(run, st, m);
+		labels[0] = (struct label){"device", label_value(m->device)};
+		labels[1] = (struct label){"fstype", label_value(m->fstype)};
+		labels[2] = (struct label){"mountpoint", label_value(m->mount_point)};
+		/* statvfs gets the raw path: only the label is repaired. */
+		emit_filesystem(run, st, m, labels);
+		for (size_t k = 0; k < 3; k++)
+			free((char *)labels[k].value);
 	}
 	procfs_mounts_free(&mounts);
 }
@@ -609,17 +616,20 @@ static void collect_disks(struct probe_run *run, const struct host_state *st,
 	outcome_note(outcome, rc, &report);
 	for (size_t i = 0; i < stats.count; i++) {
 		const struct procfs_disk *disk = &stats.disks[i];
+		char *device;
 
 		if (pattern_matches(&st->devices_exclude, disk->name))
 			continue;
+		device = label_value(disk->name);
 		for (size_t k = 0; k < sizeof disk_metrics / sizeof disk_metrics[0]; k++) {
 			enum procfs_disk_stat stat = disk_metrics[k].stat;
 
 			if ((unsigned)stat >= disk->stat_count)
 				continue;
-			emit_one(run, &disk_metrics[k].desc, "device", disk->name,
+			emit_one(run, &disk_metrics[k].desc, "device", device,
 				 (double)disk->stats[stat] * disk_metrics[k].scale);
 		}
+		free(device);
 	}
 	procfs_diskstats_free(&stats);
 }
@@ -635,12 +645,15 @@ static void collect_network(struct probe_run *run, const struct host_state *st,
 	outcome_note(outcome, rc, &report);
 	for (size_t i = 0; i < devices.count; i++) {
 		const struct procfs_netdev *dev = &devices.devices[i];
+		char *device;
 
 		if (pattern_matches(&st->interfaces_exclude, dev->name))
 			continue;
+		device = label_value(dev->name);
 		for (int k = 0; k < PROCFS_NETDEV_COUNTERS; k++)
-			emit_one(run, &network_metrics[k], "device", dev->name,
+			emit_one(run, &network_metrics[k], "device", device,
 				 (double)dev->counters[k]);
+		free(device);
 	}
 	procfs_netdevs_free(&devices);
 }

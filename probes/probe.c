@@ -23,8 +23,8 @@ struct probe_run {
 	bool finished;
 	enum probe_status status;
 	char reason[PROBE_REASON_MAX];
-	uint64_t started_ms;
-	uint64_t finished_ms;
+	uint64_t started_us;
+	uint64_t finished_us;
 	struct probe_sample *samples;
 	size_t sample_count;
 	size_t sample_capacity;
@@ -64,6 +64,14 @@ uint64_t probe_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t probe_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 int64_t probe_wall_ms(void)
 {
 	struct timespec ts;
@@ -81,7 +89,7 @@ struct probe_run *probe_run_new(struct event_base *base, const char *probe_name,
 	run->probe_name = xstrdup(probe_name);
 	run->done = done;
 	run->done_arg = arg;
-	run->started_ms = probe_now_ms();
+	run->started_us = probe_now_us();
 	return run;
 }
 
@@ -143,8 +151,10 @@ static void probe_run_end(struct probe_run *run, enum probe_status status, const
 {
 	run->finished = true;
 	run->status = status;
-	run->finished_ms = probe_now_ms();
-	snprintf(run->reason, sizeof(run->reason), "%s", reason);
+	run->finished_us = probe_now_us();
+	/* An empty reason reads badly in logs and --once: fall back to the status text. */
+	snprintf(run->reason, sizeof(run->reason), "%s",
+		 *reason != '\0' ? reason : probe_status_info(status)->text);
 	if (run->done != NULL)
 		run->done(run, run->done_arg);
 }
@@ -194,12 +204,9 @@ const struct probe_sample *probe_run_sample(const struct probe_run *run, size_t 
 	return index < run->sample_count ? &run->samples[index] : NULL;
 }
 
-uint64_t probe_run_started_ms(const struct probe_run *run)
+double probe_run_duration_seconds(const struct probe_run *run)
 {
-	return run->started_ms;
-}
-
-uint64_t probe_run_finished_ms(const struct probe_run *run)
-{
-	return run->finished_ms;
+	if (!run->finished)
+		return 0;
+	return (double)(run->finished_us - run->started_us) / 1e6;
 }

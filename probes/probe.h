@@ -124,12 +124,12 @@ enum probe_status probe_run_status(const struct probe_run *run);
 const char *probe_run_reason(const struct probe_run *run);
 size_t probe_run_sample_count(const struct probe_run *run);
 const struct probe_sample *probe_run_sample(const struct probe_run *run, size_t index);
-/* Monotonic start and finish times in milliseconds. */
-uint64_t probe_run_started_ms(const struct probe_run *run);
-uint64_t probe_run_finished_ms(const struct probe_run *run);
+/* Seconds from the run's start to its finish (0 while unfinished), microsecond precision. */
+double probe_run_duration_seconds(const struct probe_run *run);
 
-/* Monotonic and wall-clock time in milliseconds. */
+/* Monotonic time in milliseconds and microseconds, and wall-clock time in milliseconds. */
 uint64_t probe_now_ms(void);
+uint64_t probe_now_us(void);
 int64_t probe_wall_ms(void);
 
 #endif

@@ -134,7 +134,7 @@ static int parse_u64(const char *text, uint64_t *out)
 int procfs_read_file(const char *root, const char *relpath, char **out, size_t *length,
 		     struct procfs_report *report)
 {
-	/* Room for one byte past the limit tells a file of exactly the limit from a larger one. */
+	/* One byte of room past the limit separates a file of exactly the limit from a larger one. */
 	const size_t max_capacity = PROCFS_FILE_MAX + 2;
 	size_t root_length = strlen(root);
 	size_t capacity = 16384;
@@ -315,8 +315,8 @@ int procfs_parse_stat(const char *text, struct procfs_stat *out, struct procfs_r
 			out->has_total = true;
 			continue;
 		}
-		out->cpus = xreallocarray_grow(out->cpus, &capacity, out->cpu_count + 1,
-					       sizeof *out->cpus);
+		out->cpus =
+		    xreallocarray_grow(out->cpus, &capacity, out->cpu_count + 1, sizeof *out->cpus);
 		out->cpus[out->cpu_count++] = cpu;
 	}
 	free(copy);
@@ -387,8 +387,8 @@ enum procfs_cpu_usage_result procfs_cpu_usage(const uint64_t prev[PROCFS_CPU_MOD
 	/* Every delta is at most the total, so each quotient lies in [0, 1] after rounding. */
 	for (int mode = 0; mode < PROCFS_CPU_TIME_MODES; mode++)
 		out->ratio[mode] = (double)delta[mode] / (double)total;
-	out->busy = (double)(total - delta[PROCFS_CPU_IDLE] - delta[PROCFS_CPU_IOWAIT]) /
-		    (double)total;
+	out->busy =
+	    (double)(total - delta[PROCFS_CPU_IDLE] - delta[PROCFS_CPU_IOWAIT]) / (double)total;
 	return PROCFS_CPU_USAGE_OK;
 }
 
@@ -414,8 +414,7 @@ static bool meminfo_name(const char *field, char *out, size_t size)
 	return n > 0;
 }
 
-int procfs_parse_meminfo(const char *text, struct procfs_meminfo *out,
-			 struct procfs_report *report)
+int procfs_parse_meminfo(const char *text, struct procfs_meminfo *out, struct procfs_report *report)
 {
 	char *copy = xstrdup(text);
 	struct line_reader reader = {copy, 0};
@@ -443,8 +442,8 @@ int procfs_parse_meminfo(const char *text, struct procfs_meminfo *out,
 		}
 		count = split_fields(colon + 1, fields, 3);
 		if (count < 1 || count > 2 || parse_u64(fields[0], &field.value) < 0) {
-			report_line(report, reader.number, "%s: expected a number and an optional unit",
-				    field.name);
+			report_line(report, reader.number,
+				    "%s: expected a number and an optional unit", field.name);
 			continue;
 		}
 		if (count == 2) {
@@ -470,8 +469,7 @@ static int parse_meminfo_any(const char *text, void *out, struct procfs_report *
 	return procfs_parse_meminfo(text, out, report);
 }
 
-int procfs_read_meminfo(const char *root, struct procfs_meminfo *out,
-			struct procfs_report *report)
+int procfs_read_meminfo(const char *root, struct procfs_meminfo *out, struct procfs_report *report)
 {
 	memset(out, 0, sizeof *out);
 	return read_and_parse(root, "proc/meminfo", parse_meminfo_any, out, report);
@@ -500,8 +498,7 @@ static int parse_load(const char *text, double *out)
 	return 0;
 }
 
-int procfs_parse_loadavg(const char *text, struct procfs_loadavg *out,
-			 struct procfs_report *report)
+int procfs_parse_loadavg(const char *text, struct procfs_loadavg *out, struct procfs_report *report)
 {
 	char *copy = xstrdup(text);
 	struct line_reader reader = {copy, 0};
@@ -529,8 +526,7 @@ static int parse_loadavg_any(const char *text, void *out, struct procfs_report *
 	return procfs_parse_loadavg(text, out, report);
 }
 
-int procfs_read_loadavg(const char *root, struct procfs_loadavg *out,
-			struct procfs_report *report)
+int procfs_read_loadavg(const char *root, struct procfs_loadavg *out, struct procfs_report *report)
 {
 	memset(out, 0, sizeof *out);
 	return read_and_parse(root, "proc/loadavg", parse_loadavg_any, out, report);
@@ -551,8 +547,8 @@ size_t procfs_decode_mount_field(char *field)
 	while (*in != '\0') {
 		/* is_octal('\0') is false, so the look-ahead stops at the end of the string. */
 		if (in[0] == '\\' && is_octal(in[1]) && is_octal(in[2]) && is_octal(in[3])) {
-			unsigned value = (unsigned)(in[1] - '0') * 64 + (unsigned)(in[2] - '0') * 8 +
-					 (unsigned)(in[3] - '0');
+			unsigned value = (unsigned)(in[1] - '0') * 64 +
+					 (unsigned)(in[2] - '0') * 8 + (unsigned)(in[3] - '0');
 
 			if (value != 0 && value <= 255) {
 				*out++ = (char)value;
@@ -579,8 +575,7 @@ static bool has_option(const char *options, const char *name)
 	return false;
 }
 
-int procfs_parse_mounts(const char *text, struct procfs_mounts *out,
-			struct procfs_report *report)
+int procfs_parse_mounts(const char *text, struct procfs_mounts *out, struct procfs_report *report)
 {
 	char *copy = xstrdup(text);
 	struct line_reader reader = {copy, 0};
@@ -623,8 +618,7 @@ static int parse_mounts_any(const char *text, void *out, struct procfs_report *r
 	return procfs_parse_mounts(text, out, report);
 }
 
-int procfs_read_mounts(const char *root, struct procfs_mounts *out,
-		       struct procfs_report *report)
+int procfs_read_mounts(const char *root, struct procfs_mounts *out, struct procfs_report *report)
 {
 	memset(out, 0, sizeof *out);
 	return read_and_parse(root, "proc/mounts", parse_mounts_any, out, report);
@@ -675,9 +669,9 @@ int procfs_parse_diskstats(const char *text, struct procfs_diskstats *out,
 			continue;
 		}
 		strcpy(disk.name, fields[2]);
-		disk.stat_count = (unsigned)(count - 3 < PROCFS_DISK_STAT_COUNT
-						 ? count - 3
-						 : PROCFS_DISK_STAT_COUNT);
+		disk.stat_count =
+		    (unsigned)(count - 3 < PROCFS_DISK_STAT_COUNT ? count - 3
+								  : PROCFS_DISK_STAT_COUNT);
 		for (unsigned i = 0; i < disk.stat_count && ok; i++) {
 			if (parse_u64(fields[3 + i], &disk.stats[i]) < 0) {
 				report_line(report, reader.number, "%s: invalid number '%s'",
@@ -758,8 +752,7 @@ static int parse_netdev_line(char *line, struct procfs_netdev *dev, struct procf
 	return 0;
 }
 
-int procfs_parse_netdev(const char *text, struct procfs_netdevs *out,
-			struct procfs_report *report)
+int procfs_parse_netdev(const char *text, struct procfs_netdevs *out, struct procfs_report *report)
 {
 	char *copy = xstrdup(text);
 	struct line_reader reader = {copy, 0};
@@ -789,8 +782,7 @@ static int parse_netdev_any(const char *text, void *out, struct procfs_report *r
 	return procfs_parse_netdev(text, out, report);
 }
 
-int procfs_read_netdev(const char *root, struct procfs_netdevs *out,
-		       struct procfs_report *report)
+int procfs_read_netdev(const char *root, struct procfs_netdevs *out, struct procfs_report *report)
 {
 	memset(out, 0, sizeof *out);
 	return read_and_parse(root, "proc/net/dev", parse_netdev_any, out, report);
@@ -800,6 +792,61 @@ void procfs_netdevs_free(struct procfs_netdevs *n)
 {
 	free(n->devices);
 	memset(n, 0, sizeof *n);
+}
+
+/* UTF-8 */
+
+static bool is_continuation(unsigned char c)
+{
+	return (c & 0xC0) == 0x80;
+}
+
+/* Length of the valid UTF-8 sequence at p (no overlong forms, surrogates or > U+10FFFF), or 0. */
+static size_t utf8_sequence_length(const unsigned char *p)
+{
+	unsigned char low = 0x80;
+	unsigned char high = 0xBF;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xC2 && p[0] <= 0xDF)
+		return is_continuation(p[1]) ? 2 : 0;
+	if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+		if (p[0] == 0xE0)
+			low = 0xA0;
+		if (p[0] == 0xED)
+			high = 0x9F;
+		return p[1] >= low && p[1] <= high && is_continuation(p[2]) ? 3 : 0;
+	}
+	if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+		if (p[0] == 0xF0)
+			low = 0x90;
+		if (p[0] == 0xF4)
+			high = 0x8F;
+		return p[1] >= low && p[1] <= high && is_continuation(p[2]) && is_continuation(p[3])
+			   ? 4
+			   : 0;
+	}
+	return 0;
+}
+
+size_t procfs_utf8_repair(char *text)
+{
+	unsigned char *p = (unsigned char *)text;
+	size_t replaced = 0;
+
+	/* The terminating NUL is not a continuation byte, so no look-ahead passes the end. */
+	while (*p != '\0') {
+		size_t length = utf8_sequence_length(p);
+
+		if (length == 0) {
+			*p++ = '?';
+			replaced++;
+			continue;
+		}
+		p += length;
+	}
+	return replaced;
 }
 
 /* statvfs */

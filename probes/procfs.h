@@ -1,8 +1,8 @@
 /*
  * Parsers for the Linux /proc files the host probe reads: stat, meminfo, loadavg, mounts,
  * diskstats and net/dev. They do no I/O beyond reading ROOT/proc/..., so tests point them
- * at fixture trees. A parser skips a malformed line, keeps every good one and describes the
- * first problem in a struct procfs_report; the caller decides what a skipped line means.
+ * at fixture trees. A parser skips a malformed line and keeps every good one. It describes
+ * the first problem in a struct procfs_report, and the caller decides what that means.
  * Also here: the pure CPU usage computation between two /proc/stat snapshots.
  */
 #ifndef TOCSIN_PROCFS_H
@@ -15,7 +15,7 @@
 struct probe_type;
 struct statvfs;
 
-/* Largest /proc file read; the biggest ones (mounts on container hosts) stay far below. */
+/* Maximum size of a /proc file read: about 25,000 lines of /proc/mounts at 160 bytes each. */
 #define PROCFS_FILE_MAX ((size_t)4 << 20)
 
 enum procfs_result {
@@ -24,7 +24,7 @@ enum procfs_result {
 	PROCFS_PARSE_ERROR = -2, /* one or more lines skipped: the other lines were parsed */
 };
 
-/* The first problem met in one file, and how many lines were skipped. */
+/* The first problem found in one file, and how many lines were skipped. */
 struct procfs_report {
 	unsigned bad_lines;
 	char text[160]; /* "/proc/net/dev line 5: expected 16 counters, found 9"; "" when clean */
@@ -60,7 +60,7 @@ enum procfs_cpu_mode {
 const char *procfs_cpu_mode_name(enum procfs_cpu_mode mode);
 
 struct procfs_cpu {
-	char name[16];                          /* "cpu" for the aggregate line, "cpu3" */
+	char name[16];                         /* "cpu" for the aggregate line, "cpu3" */
 	uint64_t ticks[PROCFS_CPU_MODE_COUNT]; /* in USER_HZ ticks; absent columns are 0 */
 };
 
@@ -96,9 +96,9 @@ int procfs_read_stat(const char *root, struct procfs_stat *out, struct procfs_re
 void procfs_stat_free(struct procfs_stat *st);
 
 /*
- * CPU usage over one interval, from two snapshots of the same CPU's ticks. Per mode the
- * delta is taken in signed 64 bits and clamped to 0 when negative (NO_HZ kernels let iowait
- * go back a little); the interval is the sum of the clamped deltas over the
+ * CPU usage over one interval, from two snapshots of the same CPU's ticks. Per mode, the
+ * delta is taken in signed 64 bits and clamped to 0 when negative, because NO_HZ kernels let
+ * iowait go back a little. The interval is the sum of the clamped deltas over the
  * PROCFS_CPU_TIME_MODES modes. When idle went back by 3 seconds' worth of ticks or more, the
  * counters restarted (suspend and resume, CPU hotplug) and the interval has no usage.
  */
@@ -135,8 +135,7 @@ struct procfs_meminfo {
 
 int procfs_parse_meminfo(const char *text, struct procfs_meminfo *out,
 			 struct procfs_report *report);
-int procfs_read_meminfo(const char *root, struct procfs_meminfo *out,
-			struct procfs_report *report);
+int procfs_read_meminfo(const char *root, struct procfs_meminfo *out, struct procfs_report *report);
 void procfs_meminfo_free(struct procfs_meminfo *mi);
 
 /* /proc/loadavg. */
@@ -148,8 +147,7 @@ struct procfs_loadavg {
 
 int procfs_parse_loadavg(const char *text, struct procfs_loadavg *out,
 			 struct procfs_report *report);
-int procfs_read_loadavg(const char *root, struct procfs_loadavg *out,
-			struct procfs_report *report);
+int procfs_read_loadavg(const char *root, struct procfs_loadavg *out, struct procfs_report *report);
 
 /* /proc/mounts; every text field has its octal escapes decoded. */
 struct procfs_mount {
@@ -173,10 +171,8 @@ struct procfs_mounts {
  */
 size_t procfs_decode_mount_field(char *field);
 
-int procfs_parse_mounts(const char *text, struct procfs_mounts *out,
-			struct procfs_report *report);
-int procfs_read_mounts(const char *root, struct procfs_mounts *out,
-		       struct procfs_report *report);
+int procfs_parse_mounts(const char *text, struct procfs_mounts *out, struct procfs_report *report);
+int procfs_read_mounts(const char *root, struct procfs_mounts *out, struct procfs_report *report);
 void procfs_mounts_free(struct procfs_mounts *m);
 
 /* /proc/diskstats: the numbers after the device name, in the kernel's order. */
@@ -261,11 +257,16 @@ struct procfs_netdevs {
  * the colon ("eth0:68210035552") and alias names contain one ("tun10001:1:"), so the name
  * ends at the last colon. A line without exactly 16 unsigned counters is skipped.
  */
-int procfs_parse_netdev(const char *text, struct procfs_netdevs *out,
-			struct procfs_report *report);
-int procfs_read_netdev(const char *root, struct procfs_netdevs *out,
-		       struct procfs_report *report);
+int procfs_parse_netdev(const char *text, struct procfs_netdevs *out, struct procfs_report *report);
+int procfs_read_netdev(const char *root, struct procfs_netdevs *out, struct procfs_report *report);
 void procfs_netdevs_free(struct procfs_netdevs *n);
+
+/*
+ * Replaces, in place, each byte that is not part of a valid UTF-8 sequence with '?'.
+ * Names from the kernel are arbitrary bytes, and a label value must be UTF-8. Returns the
+ * number of bytes replaced.
+ */
+size_t procfs_utf8_repair(char *text);
 
 /* Filesystem figures for one mount point, from statvfs(3). */
 struct procfs_fs_stats {

@@ -43,7 +43,7 @@ count_junit() {
 		failed=$((failed + 1))
 		return
 	fi
-	set -- $(python3 - "$xml" <<'PY'
+	set -- $(/usr/bin/python3 - "$xml" <<'PY'
 import sys
 import xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
@@ -101,7 +101,7 @@ fi
 for kind in normal asan; do
 	step "integration tests: $kind build"
 	TOCSIND="$top/build/ci-$kind/tocsind" TOCSIN_BUILD_KIND=$kind \
-		python3 -m pytest -q -p no:cacheprovider --junitxml="$out/integration-$kind.xml" \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$out/integration-$kind.xml" \
 		"$top/tests/integration" || true
 	count_junit "$out/integration-$kind.xml"
 done

@@ -144,7 +144,7 @@ static void write_escaped(struct writer *w, const char *text, bool escape_quote)
 
 void exposition_escape_label_value(struct evbuffer *out, const char *value)
 {
-	struct writer w = {.out = out, .space = {.iov_base = NULL}};
+	struct writer w = {.out = out};
 
 	write_escaped(&w, value != NULL ? value : "", true);
 	writer_commit(&w);
@@ -152,7 +152,7 @@ void exposition_escape_label_value(struct evbuffer *out, const char *value)
 
 void exposition_escape_help(struct evbuffer *out, const char *help)
 {
-	struct writer w = {.out = out, .space = {.iov_base = NULL}};
+	struct writer w = {.out = out};
 
 	write_escaped(&w, help != NULL ? help : "", false);
 	writer_commit(&w);
@@ -181,9 +181,9 @@ static void format_integer(char *buf, double value)
  * %.15g is exact for most values people read (0.1, 181005683161), and 17 significant
  * digits always read back exactly for an IEEE 754 double, so the loop ends at 17. %g
  * switches to an exponent only when the exponent is below -4 or not below the
- * precision, so integers up to 15 digits print in full. Integers take a fast path, because
- * glibc's snprintf and strtod cost about a microsecond per value. The decimal point comes
- * from LC_NUMERIC, which tocsind leaves at "C".
+ * precision, so integers up to 15 digits print in full. Those integers take a fast path
+ * that prints the same text without snprintf. The decimal point comes from LC_NUMERIC, which
+ * tocsind leaves at "C".
  */
 void exposition_format_value(char *buf, size_t size, double value)
 {
@@ -200,6 +200,12 @@ void exposition_format_value(char *buf, size_t size, double value)
 		format_integer(buf, value);
 		return;
 	}
+	/*
+	 * NOTE: this path costs about 3.5 microseconds for a value that needs 17 digits
+	 * (100,000 values of i / 7.0 on one core of an AMD EPYC guest, glibc 2.36), so such
+	 * a registry blocks the loop for about 0.35 s per scrape. A shortest-digits algorithm
+	 * such as Ryu would cut that.
+	 */
 	for (int precision = 15; precision <= 17; precision++) {
 		snprintf(buf, size, "%.*g", precision, value);
 		if (strtod(buf, NULL) == value)
@@ -260,7 +266,7 @@ static void write_sample(struct writer *w, const char *name, size_t name_length,
  */
 void exposition_write_registry(struct evbuffer *out, const struct series_registry *reg)
 {
-	struct writer w = {.out = out, .space = {.iov_base = NULL}};
+	struct writer w = {.out = out};
 	size_t family_count = series_registry_family_count(reg);
 
 	for (size_t f = 0; f < family_count; f++) {

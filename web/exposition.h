@@ -22,7 +22,7 @@ void exposition_escape_label_value(struct evbuffer *out, const char *value);
 /* Appends HELP text with \\ and \n escaped. */
 void exposition_escape_help(struct evbuffer *out, const char *help);
 
-/* Buffer size that holds any value exposition_format_value writes, with its NUL. */
+/* Size of a buffer that fits any value exposition_format_value writes, with its NUL. */
 #define EXPOSITION_VALUE_SIZE 32
 
 /*

@@ -25,13 +25,13 @@
 #include "collector/xalloc.h"
 #include "web/exposition.h"
 
-/* Limits on one request; a scrape request is a few hundred bytes. */
+/* Limits on one request. A scrape request is a few hundred bytes. */
 #define HTTP_MAX_HEADERS_SIZE (16 * 1024)
 #define HTTP_MAX_BODY_SIZE    (1024 * 1024)
 /* Read and write timeout of a connection, idle keep-alive connections included. */
 #define HTTP_TIMEOUT_SECONDS 30
 
-/* Methods evhttp passes to the handlers; it answers anything else with 501. */
+/* Methods evhttp passes to the handlers. It replies 501 Not Implemented to any other. */
 #define HTTP_ALLOWED_METHODS                                                                       \
 	(EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | \
 	 EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH)
@@ -45,7 +45,7 @@ struct http_route {
 	char *path;
 	void (*handler)(struct evhttp_request *req, void *arg);
 	void *arg;
-	const char *description; /* shown by the index page; NULL for routes of other modules */
+	const char *description; /* text on the index page, NULL for routes of other modules */
 };
 
 struct http_server {
@@ -81,8 +81,8 @@ static void send_text(struct evhttp_request *req, int code, const char *reason, 
 }
 
 /*
- * Answers 405 with an Allow header unless the request is a GET or a HEAD. Returns whether
- * the handler should go on.
+ * Rejects any method but GET and HEAD with 405 and an Allow header. Returns whether the
+ * handler may continue.
  */
 static bool accept_read_method(struct evhttp_request *req)
 {
@@ -207,7 +207,9 @@ static void add_route(struct http_server *srv, const char *path,
 
 	for (size_t i = 0; i < srv->route_count; i++) {
 		if (strcmp(srv->routes[i].path, path) == 0) {
-			log_warn("http", NULL, "route %s registered twice; the later handler wins",
+			log_warn("http", NULL,
+				 "route %s is registered twice, so the later handler replaces the "
+				 "earlier one",
 				 path);
 			route = &srv->routes[i];
 			route->handler = handler;
@@ -277,15 +279,27 @@ static char *strip_brackets(const char *host)
 }
 
 /*
- * Listen hosts are IP addresses, or localhost, which /etc/hosts resolves. Other names are
- * rejected so that start-up never waits for DNS and the bound address is never a guess.
+ * Accepts an IPv6 address (with an optional zone, as in fe80::1%eth0), or an IPv4 address
+ * or host name made of letters, digits, '-', '.' and '_'. Anything else is rejected here,
+ * before evhttp could send it to the resolver.
  */
-static bool host_is_literal(const char *host)
+static bool host_is_valid(const char *host)
 {
+	static const char name_chars[] = "abcdefghijklmnopqrstuvwxyz"
+					 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._";
 	struct in6_addr address;
+	char bare[INET6_ADDRSTRLEN];
+	size_t length;
 
-	return strcmp(host, "localhost") == 0 || inet_pton(AF_INET, host, &address) == 1 ||
-	       inet_pton(AF_INET6, host, &address) == 1;
+	if (strchr(host, ':') == NULL)
+		return host[0] != '\0' && host[strspn(host, name_chars)] == '\0';
+
+	length = strcspn(host, "%");
+	if (length >= sizeof(bare))
+		return false;
+	memcpy(bare, host, length);
+	bare[length] = '\0';
+	return inet_pton(AF_INET6, bare, &address) == 1;
 }
 
 /* Renders host:port, with brackets around an IPv6 address so that the port stays distinct. */
@@ -311,14 +325,18 @@ static bool bind_socket(struct http_server *srv, const char *host, uint16_t port
 	 * errno is cleared first because a failed name lookup inside evhttp leaves it
 	 * untouched, and a stale value would name the wrong cause.
 	 */
-	if (!host_is_literal(bare_host)) {
+	if (!host_is_valid(bare_host)) {
 		log_error("http", ids,
 			  "invalid listen host \"%s\": expected an IP address such as 127.0.0.1 "
-			  "or ::1, or localhost",
+			  "or ::1, or a host name",
 			  bare_host);
 		goto out;
 	}
 
+	/*
+	 * NOTE: evhttp resolves a host name with a blocking getaddrinfo and binds only the
+	 * first address it returns, so an IP address is the predictable choice.
+	 */
 	errno = 0;
 	srv->socket = evhttp_bind_socket_with_handle(srv->http, bare_host, port);
 	if (srv->socket == NULL) {
@@ -329,7 +347,8 @@ static bool bind_socket(struct http_server *srv, const char *host, uint16_t port
 			log_error("http", ids, "cannot listen: %s; %s", strerror(err),
 				  bind_hint(err));
 		else
-			log_error("http", ids, "cannot listen: localhost did not resolve");
+			log_error("http", ids,
+				  "cannot listen: the host name did not resolve to an address");
 		goto out;
 	}
 
@@ -354,7 +373,7 @@ struct http_server *http_server_new(struct event_base *base, const char *host, u
 	srv->refresh_arg = refresh_arg;
 	srv->http = evhttp_new(base);
 	if (srv->http == NULL) {
-		log_error("http", NULL, "evhttp_new failed");
+		log_error("http", NULL, "cannot create the HTTP server: evhttp_new failed");
 		free(srv);
 		return NULL;
 	}

@@ -39,6 +39,8 @@ def wait_for(predicate, timeout=30.0, interval=0.1, what="condition"):
             value = predicate()
             if value:
                 return value
+        except AssertionError:
+            raise
         except Exception as e:  # noqa: BLE001 - the last error is reported on timeout
             last_error = e
         time.sleep(interval)
@@ -148,7 +150,7 @@ class Rrdcached:
         self.pidfile = os.path.join(self.dir, "rrdcached.pid")
         self.proc = subprocess.Popen(
             [self.binary, "-g", "-l", f"unix:{self.socket}", "-p", self.pidfile,
-             "-w", "3600", "-z", "0", "-f", "7200", "-b", self.dir],
+             "-w", "3600", "-f", "7200", "-b", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for(lambda: os.path.exists(self.socket), timeout=10, what="rrdcached socket")
 

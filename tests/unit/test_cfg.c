@@ -256,9 +256,9 @@ static void test_syntax_errors(void **state)
 	     "t.yml:3:1: invalid YAML: did not find expected ',' or ']' (while parsing a flow "
 	     "sequence that starts at line 2, column 4)"},
 	    {"a: *missing\n", "t.yml:1:4: invalid YAML: found undefined alias"},
-	    {"a: 1\n\tb: 2\n", "t.yml:2:1: invalid YAML: found character that cannot start any "
-			       "token (while scanning for the next token that starts at line 2, "
-			       "column 1)"},
+	    {"a: 1\n\tb: 2\n", "t.yml:2:1: invalid YAML: found a tab character that violates "
+			       "indentation (while scanning a plain scalar that starts at line 1, "
+			       "column 4)"},
 	    {"a: \"\xff\"\n",
 	     "t.yml:1:5: invalid YAML: invalid leading UTF-8 octet (byte offset 4)"},
 	};
@@ -410,8 +410,10 @@ static void test_empty_documents(void **state)
 		struct cfg *cfg = parse(cases[i]);
 		struct cfg_map root;
 
+		int64_t a;
+
 		assert_int_equal(cfg_root(cfg, &root), 0);
-		cfg_has(&root, "a");
+		cfg_get_int(&root, "a", 0, 1, &a);
 		cfg_map_finish(&root);
 		assert_string_equal(cfg_errors(cfg), "");
 		cfg_free(cfg);
@@ -422,10 +424,11 @@ static void test_second_document(void **state)
 {
 	struct cfg *cfg = parse("a: 1\n---\nb: 2\n");
 	struct cfg_map root;
+	int64_t a;
 
 	(void)state;
 	assert_int_equal(cfg_root(cfg, &root), 0);
-	cfg_has(&root, "a");
+	cfg_get_int(&root, "a", 0, 1, &a);
 	cfg_map_finish(&root);
 	assert_string_equal(cfg_errors(cfg),
 			    "t.yml:2:1: a second YAML document starts here; a config file holds "
@@ -523,6 +526,12 @@ static void test_kind_and_keys(void **state)
 	/* cfg_kind marks keys known, not used: all four are reported. */
 	cfg_map_finish(&root);
 	assert_int_equal(cfg_error_count(cfg), 4);
+	assert_string_equal(
+	    cfg_errors(cfg),
+	    "t.yml:1:1: s: key is not used with the other settings here; remove it\n"
+	    "t.yml:2:1: q: key is not used with the other settings here; remove it\n"
+	    "t.yml:3:1: m: key is not used with the other settings here; remove it\n"
+	    "t.yml:4:1: n: key is not used with the other settings here; remove it");
 	cfg_free(cfg);
 }
 

@@ -175,6 +175,41 @@ static void value_formatting_round_trips(void **state)
 	}
 }
 
+/* Integers take a shortcut in the formatter; its text must match what %.15g prints. */
+static void value_formatting_integers_match_printf(void **state)
+{
+	static const double values[] = {
+	    1,
+	    9,
+	    10,
+	    99,
+	    100,
+	    65535,
+	    1e9,
+	    4294967296.0,
+	    181005683161.0,
+	    999999999999999.0,
+	    1e15,
+	    1e16,
+	    -1,
+	    -10,
+	    -999999999999999.0,
+	    -1e15,
+	    123456789012345.0,
+	    9007199254740993.0,
+	};
+	char buf[EXPOSITION_VALUE_SIZE];
+	char expected[EXPOSITION_VALUE_SIZE];
+
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		snprintf(expected, sizeof(expected), "%.15g", values[i]);
+		if (strtod(expected, NULL) != values[i])
+			snprintf(expected, sizeof(expected), "%.17g", values[i]);
+		exposition_format_value(buf, sizeof(buf), values[i]);
+		assert_string_equal(buf, expected);
+	}
+}
+
 static void metric_name_validation(void **state)
 {
 	static const char *valid[] = {
@@ -272,8 +307,8 @@ static void sample_name(const char *line, char *name, size_t size)
 }
 
 /*
- * Checks the layout of a body line by line: each family's HELP line, then its TYPE line,
- * then only samples of that family; no family twice; families in name order.
+ * Checks the layout of a body line by line. Each family has its HELP line, then its TYPE
+ * line, then only its own samples. No family comes twice, and families are in name order.
  */
 static void assert_families_contiguous(const char *body, size_t expected_families)
 {
@@ -661,6 +696,26 @@ static int server_teardown(void **state)
 	return 0;
 }
 
+/* Redirects the log into a pipe; returns the read end. */
+static int capture_log(void)
+{
+	int fds[2];
+
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+	log_set_fd(fds[1]);
+	return fds[0];
+}
+
+static void read_log(int fd, char *buf, size_t size)
+{
+	ssize_t length = read(fd, buf, size - 1);
+
+	buf[length > 0 ? length : 0] = '\0';
+	log_set_fd(2);
+	close(fd);
+}
+
 static void http_metrics_served(void **state)
 {
 	struct server_fixture *fx = *state;
@@ -678,7 +733,7 @@ static void http_metrics_served(void **state)
 	assert_non_null(strstr(resp.body, "\ntocsin_refreshes 2\n"));
 }
 
-/* gzip is optional in the format, so a plain body is a valid answer to a gzip request. */
+/* gzip is optional in the format, so a plain body is a valid response to a gzip request. */
 static void http_metrics_ignores_gzip(void **state)
 {
 	struct server_fixture *fx = *state;
@@ -792,6 +847,23 @@ static void http_added_route_served(void **state)
 	assert_int_equal(resp.status, 200);
 }
 
+static void http_route_replaced(void **state)
+{
+	struct server_fixture *fx = *state;
+	struct response resp;
+	char log[2048];
+	int log_fd = capture_log();
+
+	http_server_route(fx->srv, "/custom", handle_custom, "replacement");
+	read_log(log_fd, log, sizeof(log));
+	assert_non_null(strstr(log, "level=warn"));
+	assert_non_null(strstr(log, "/custom"));
+
+	fetch(fx->base, fx->port, EVHTTP_REQ_GET, "/custom", &resp);
+	assert_int_equal(resp.status, 200);
+	assert_string_equal(resp.body, "replacement\n");
+}
+
 static void http_stats_counted(void **state)
 {
 	struct server_fixture *fx = *state;
@@ -814,26 +886,6 @@ static void http_stats_counted(void **state)
 	assert_true(stats.last_scrape_seconds < 10.0);
 }
 
-/* Redirects the log into a pipe; returns the read end. */
-static int capture_log(void)
-{
-	int fds[2];
-
-	assert_int_equal(pipe(fds), 0);
-	assert_int_equal(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
-	log_set_fd(fds[1]);
-	return fds[0];
-}
-
-static void read_log(int fd, char *buf, size_t size)
-{
-	ssize_t length = read(fd, buf, size - 1);
-
-	buf[length > 0 ? length : 0] = '\0';
-	log_set_fd(2);
-	close(fd);
-}
-
 static void http_bind_in_use_fails(void **state)
 {
 	struct server_fixture *fx = *state;
@@ -851,7 +903,7 @@ static void http_bind_in_use_fails(void **state)
 		fail_msg("the bind error does not name %s and --listen: %s", expected, log);
 }
 
-static void http_bind_invalid_host_fails(void **state)
+static void http_bind_unusable_host_fails(void **state)
 {
 	char log[2048];
 	struct event_base *base = event_base_new();
@@ -864,6 +916,14 @@ static void http_bind_invalid_host_fails(void **state)
 	assert_non_null(strstr(log, "level=error"));
 	assert_non_null(strstr(log, "no such host.invalid"));
 	assert_non_null(strstr(log, "127.0.0.1"));
+
+	/* 192.0.2.1 (TEST-NET-1) is assigned to no interface, so bind() fails locally. */
+	log_fd = capture_log();
+	srv = http_server_new(base, "192.0.2.1", 0, NULL, NULL, NULL);
+	read_log(log_fd, log, sizeof(log));
+	assert_null(srv);
+	assert_non_null(strstr(log, "listen=192.0.2.1:0"));
+	assert_non_null(strstr(log, "--listen"));
 	event_base_free(base);
 }
 
@@ -905,6 +965,7 @@ int main(void)
 	    cmocka_unit_test(help_escaping_keeps_quotes),
 	    cmocka_unit_test(value_formatting),
 	    cmocka_unit_test(value_formatting_round_trips),
+	    cmocka_unit_test(value_formatting_integers_match_printf),
 	    cmocka_unit_test(metric_name_validation),
 	    cmocka_unit_test(label_name_validation),
 	    cmocka_unit_test(registry_families_contiguous),
@@ -927,9 +988,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(http_unknown_path_not_found, server_setup,
 					    server_teardown),
 	    cmocka_unit_test_setup_teardown(http_added_route_served, server_setup, server_teardown),
+	    cmocka_unit_test_setup_teardown(http_route_replaced, server_setup, server_teardown),
 	    cmocka_unit_test_setup_teardown(http_stats_counted, server_setup, server_teardown),
 	    cmocka_unit_test_setup_teardown(http_bind_in_use_fails, server_setup, server_teardown),
-	    cmocka_unit_test(http_bind_invalid_host_fails),
+	    cmocka_unit_test(http_bind_unusable_host_fails),
 	    cmocka_unit_test(http_ipv6_loopback_served),
 	};
 
