@@ -566,7 +566,7 @@ int rrdcached_batch_send(struct rrdcached *c, const struct rrdcached_batch *b,
 		rrdcached_disconnect(c);
 		return -1;
 	}
-	/* rrdcached answers nothing until the final ".", so one long write cannot deadlock. */
+	/* rrdcached sends no reply until the final ".", so one long write cannot deadlock. */
 	if (write_all(c, b->text, b->length) != 0 || write_all(c, ".\n", 2) != 0 ||
 	    read_line(c, line, sizeof line) != 0) {
 		return -1;

@@ -41,8 +41,8 @@ int rrdcached_connect(struct rrdcached *c);
 void rrdcached_disconnect(struct rrdcached *c);
 
 /*
- * One reply: the status (negative: error; positive: number of lines that follow), the
- * text after the status, and the lines that followed when the status was positive.
+ * One reply. A negative status is an error, and a positive one is the number of lines
+ * that follow the status line; `lines` holds those lines.
  */
 struct rrdcached_reply {
 	long status;

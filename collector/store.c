@@ -1,7 +1,8 @@
 /*
  * The archive store: file naming, the bounded queue between the loop thread and the
- * writer thread, and the writer itself, which groups each drain of the queue by file and
- * writes it with one rrd_update_r() call per file or one rrdcached BATCH exchange.
+ * writer thread, and the writer itself. The writer groups each drain of the queue by
+ * file and writes it with one rrd_update_r() call per file or one rrdcached BATCH
+ * exchange.
  *
  * Threads. The loop thread owns the file table (store_file_get) and only appends to
  * `pending` under `lock`. The writer thread owns everything in struct store_writer and
@@ -31,7 +32,7 @@
 #include "collector/xalloc.h"
 
 #define STORE_QUEUE_DEFAULT 1000000
-/* Longest readable part of a file or directory name; the hash keeps names distinct. */
+/* Maximum length of the readable part of a name. The hash keeps names distinct. */
 #define STORE_NAME_TEXT_MAX 128
 /* The DS name; every file has this one data source. */
 #define STORE_DS_NAME "value"
@@ -47,7 +48,7 @@
 
 struct store_file {
 	char *path;              /* data_dir/METRIC/NAME.rrd, as librrd opens it */
-	const char *daemon_path; /* as rrdcached is told: path, or relative for TCP */
+	const char *daemon_path; /* path sent to rrdcached: path, or relative for TCP */
 	size_t dir_length;       /* path[0, dir_length) is the metric directory */
 	uint64_t key;            /* hash of the path, for the file table */
 	enum metric_type type;
@@ -151,7 +152,7 @@ struct store {
 	pthread_cond_t done; /* `processed` advanced */
 	/* Guarded by lock. */
 	struct store_queue pending;
-	size_t in_flight; /* updates the writer holds */
+	size_t in_flight; /* updates taken by the writer, not yet processed */
 	uint64_t enqueued;
 	uint64_t processed;
 	unsigned flush_waiters;
@@ -495,8 +496,10 @@ static size_t build_create_args(const struct store *st, const struct store_file 
 	size_t tiers = 0;
 	size_t n = 0;
 
+	/* DDERIVE, not DERIVE: counters such as CPU seconds are fractional, and DERIVE
+	 * rejects any value that is not an integer. Minimum 0 turns a reset into unknown. */
 	if (f->type == METRIC_COUNTER) {
-		snprintf(args[n++], STORE_CREATE_ARG_SIZE, "DS:%s:DERIVE:%" PRIu32 ":0:U",
+		snprintf(args[n++], STORE_CREATE_ARG_SIZE, "DS:%s:DDERIVE:%" PRIu32 ":0:U",
 			 STORE_DS_NAME, f->heartbeat_s);
 	} else {
 		snprintf(args[n++], STORE_CREATE_ARG_SIZE, "DS:%s:GAUGE:%" PRIu32 ":U:U",
@@ -720,9 +723,9 @@ static void write_group_direct(struct store *st, struct store_group *g)
 /* ---- Writer: rrdcached ---- */
 
 /*
- * Waits before the next connection attempt. Returns false when the writer should give
- * up on what it holds: a flush or shutdown is waiting and the daemon has been
- * unreachable for STORE_GIVE_UP_MS.
+ * Waits before the next connection attempt. Returns false when the writer should drop
+ * the updates it has taken, because a flush or shutdown is waiting and the daemon has
+ * been unreachable for STORE_GIVE_UP_MS.
  */
 static bool wait_reconnect(struct store *st)
 {
@@ -785,7 +788,7 @@ static bool ensure_connected(struct store *st)
 	return true;
 }
 
-static bool reply_says_missing(const struct rrdcached_reply *reply)
+static bool reply_reports_missing_file(const struct rrdcached_reply *reply)
 {
 	return strstr(reply->message, "No such file") != NULL;
 }
@@ -821,7 +824,7 @@ static int daemon_last(struct store *st, struct store_file *f, int64_t *last)
 		if (end != reply.message && errno == 0) {
 			rc = 0;
 		}
-	} else if (reply_says_missing(&reply)) {
+	} else if (reply_reports_missing_file(&reply)) {
 		rc = 1;
 	}
 	if (rc == -1) {
@@ -1065,7 +1068,7 @@ static bool open_daemon_files(struct store *st)
 	return true;
 }
 
-static void drop_round(struct store *st, const char *why)
+static void drop_round(struct store *st, const char *reason)
 {
 	struct store_writer *w = &st->writer;
 	uint64_t n = 0;
@@ -1077,7 +1080,7 @@ static void drop_round(struct store *st, const char *why)
 		return;
 	}
 	count_drop(st, STORE_DROP_ERROR, n);
-	log_error("store", NULL, "%" PRIu64 " updates dropped: %s", n, why);
+	log_error("store", NULL, "%" PRIu64 " updates dropped: %s", n, reason);
 }
 
 static void write_round_daemon(struct store *st)

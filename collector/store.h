@@ -17,8 +17,9 @@
  * starts with '.' or '-', the directory becomes the cleaned name plus "_" and the hash
  * of M. No label value or metric name can produce '/', "." or ".." as a path component.
  *
- * File contents. One data source named "value": GAUGE for gauges, DERIVE with minimum 0
- * for counters (a counter reset gives an unknown rate, never a negative one). For each
+ * File contents. One data source named "value": GAUGE for gauges, DDERIVE (DERIVE that
+ * accepts fractional values) with minimum 0 for counters (a counter reset gives an
+ * unknown rate, never a negative one). For each
  * retention tier, RRAs AVERAGE, MIN and MAX with xff 0.5, max(1, tier step / series
  * step) steps per row, and keep / (steps per row * series step) rows (at least 1). A new
  * file starts at the last multiple of the series step before its first update. An
@@ -100,8 +101,8 @@ void store_submit(struct store *st, struct store_file *f, int64_t unix_s, double
 
 /*
  * Blocks until every queued update has been written or dropped. While rrdcached cannot
- * be reached, the writer keeps trying for 10 s after the first failure, then drops what
- * it holds (reason "error") so that this call returns.
+ * be reached, the writer keeps trying for 10 s after the first failure, then drops the
+ * updates it has taken (reason "error") so that this call returns.
  */
 void store_flush(struct store *st);
 

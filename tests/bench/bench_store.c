@@ -203,9 +203,10 @@ static int64_t step_time(long step)
 }
 
 /*
- * submit_s: the calls (store_submit, or the stock call per update); accept_s: until
- * store_flush() returned (written by librrd, or accepted by rrdcached); total_s: until
- * the values are in the files.
+ * Seconds from the first update call:
+ *   submit_s  until the last store_submit() or stock call returned,
+ *   accept_s  until store_flush() returned (written by librrd, or accepted by rrdcached),
+ *   total_s   until the values are in the files.
  */
 struct result {
 	double create_s;

@@ -68,7 +68,7 @@ def test_archives_hold_sampled_values(daemon_factory, tmp_path, archive_mode):
 
     wait_for(load_values, timeout=30, what="0.52 stored in the node_load1 archive")
 
-    # A counter that does not move is archived as DERIVE: its rate is 0, never negative.
+    # A counter that does not move is archived as DDERIVE: its rate is 0, never negative.
     ctxt = wait_for(lambda: rrd_files(d.data_dir, "node_context_switches_total"),
                     what="counter archive")
     wait_for(lambda: fetched_values(ctxt[0], daemon=rrd_daemon), timeout=30,
@@ -80,7 +80,7 @@ def test_archives_hold_sampled_values(daemon_factory, tmp_path, archive_mode):
     assert 'ds[value].type = "GAUGE"' in info
     assert "ds[value].minimal_heartbeat = 2" in info
     assert 'rra[0].cf = "AVERAGE"' in info
-    assert 'ds[value].type = "DERIVE"' in rrdtool("info", ctxt[0], daemon=rrd_daemon)
+    assert 'ds[value].type = "DDERIVE"' in rrdtool("info", ctxt[0], daemon=rrd_daemon)
 
     assert d.stop() == 0
 

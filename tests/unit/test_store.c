@@ -440,7 +440,7 @@ static void check_created_file(const char *path, const char *ds_type, uint32_t h
 	assert_int_equal(info_find(info, "step")->value.u_cnt, 10);
 	assert_string_equal(info_find(info, "ds[value].type")->value.u_str, ds_type);
 	assert_int_equal(info_find(info, "ds[value].minimal_heartbeat")->value.u_cnt, heartbeat);
-	if (strcmp(ds_type, "DERIVE") == 0) {
+	if (strcmp(ds_type, "DDERIVE") == 0) {
 		assert_true(info_find(info, "ds[value].min")->value.u_val == 0.0);
 	} else {
 		assert_true(isnan(info_find(info, "ds[value].min")->value.u_val));
@@ -495,7 +495,7 @@ static void run_creation(struct fixture *fx, bool daemon)
 	assert_int_equal(stats.dropped[STORE_DROP_ERROR], 0);
 	check_created_file(store_file_path(fg), "GAUGE", 25);
 	/* heartbeat 0 means twice the step */
-	check_created_file(store_file_path(fc), "DERIVE", 20);
+	check_created_file(store_file_path(fc), "DDERIVE", 20);
 	store_free(st);
 }
 
@@ -602,21 +602,21 @@ static void run_reuse(struct fixture *fx, bool daemon)
 	free(path);
 }
 
-static void test_reuse_refuses_older_direct(void **state)
+static void test_restart_drops_older_direct(void **state)
 {
 	run_reuse(*state, false);
 }
 
-static void test_reuse_refuses_older_rrdcached(void **state)
+static void test_restart_drops_older_rrdcached(void **state)
 {
 	start_daemon_or_skip(*state);
 	run_reuse(*state, true);
 }
 
 /*
- * rrdcached's LAST rounds down to the step (1700000015 reads as 1700000010), so the new
- * store sends 1700000012, which the daemon rejects together with the rest of its line;
- * the store counts 12 as not newer and sends 18 again.
+ * rrdcached's LAST rounds down to the step, so 1700000015 reads as 1700000010. The new
+ * store then sends 1700000012, and the daemon rejects it and skips the rest of its line.
+ * The store counts 12 as not newer and sends 18 again.
  */
 static void test_rrdcached_rounded_last_resent(void **state)
 {
@@ -671,22 +671,26 @@ static double fetch_at(const char *path, const char *cf, time_t start, time_t en
 	return v;
 }
 
-/* A counter that goes backwards (a reset) gives an unknown rate, never a negative one. */
+/* A counter that goes backwards (a reset) gives an unknown rate, never a negative one;
+ * fractional counter values (CPU seconds) are accepted. */
 static void run_counter_reset(struct fixture *fx, bool daemon)
 {
 	struct store *st = open_store(fx, daemon);
 	struct test_series c;
 	struct store_file *f;
+	struct store_stats stats;
 	const char *path;
 
 	make_series(&c, "requests_total", METRIC_COUNTER, "job", "api");
 	f = store_file_get(st, &c.series, 10, 20);
 	path = store_file_path(f);
-	store_submit(st, f, T0 + 10, 100);
-	store_submit(st, f, T0 + 20, 200);
-	store_submit(st, f, T0 + 30, 50);
-	store_submit(st, f, T0 + 40, 150);
+	store_submit(st, f, T0 + 10, 100.5);
+	store_submit(st, f, T0 + 20, 200.5);
+	store_submit(st, f, T0 + 30, 50.25);
+	store_submit(st, f, T0 + 40, 150.25);
 	store_flush(st);
+	store_get_stats(st, &stats);
+	assert_int_equal(stats.dropped[STORE_DROP_ERROR], 0);
 	flush_daemon(fx, path);
 	assert_true(isnan(fetch_at(path, "AVERAGE", T0, T0 + 40, 10, T0 + 10)));
 	assert_true(fetch_at(path, "AVERAGE", T0, T0 + 40, 10, T0 + 20) == 10.0);
@@ -707,9 +711,9 @@ static void test_counter_reset_unknown_rrdcached(void **state)
 }
 
 /*
- * Step 1 s, heartbeat 2 s, a value every 3 s: every gap passes the heartbeat, so RRD
- * stores unknown for each interval after the first value (rrdtool's semantics; readers
- * must show a gap, not zero).
+ * Step 1 s, heartbeat 2 s, a value every 3 s. Every gap is longer than the heartbeat, so
+ * RRD stores unknown for each interval after the first value. This is rrdtool's
+ * semantics, and readers must show a gap, not zero.
  */
 static void run_heartbeat_gap(struct fixture *fx, bool daemon)
 {
@@ -902,8 +906,8 @@ int main(void)
 	    STORE_TEST(test_not_newer_one_drain_direct),
 	    STORE_TEST(test_not_newer_each_drain_direct),
 	    STORE_TEST(test_not_newer_rrdcached),
-	    STORE_TEST(test_reuse_refuses_older_direct),
-	    STORE_TEST(test_reuse_refuses_older_rrdcached),
+	    STORE_TEST(test_restart_drops_older_direct),
+	    STORE_TEST(test_restart_drops_older_rrdcached),
 	    STORE_TEST(test_rrdcached_rounded_last_resent),
 	    STORE_TEST(test_counter_reset_unknown_direct),
 	    STORE_TEST(test_counter_reset_unknown_rrdcached),
