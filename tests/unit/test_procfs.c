@@ -763,7 +763,7 @@ static void test_host_probe_fixture_run(void **state)
 	host_set_statvfs(st, fake_statvfs);
 	run = run_host(st);
 	assert_int_equal(probe_run_status(run), PROBE_STATUS_OK);
-	assert_string_equal(probe_run_reason(run), "");
+	assert_string_equal(probe_run_reason(run), "succeeded");
 
 	/* stat: per-CPU seconds at the test machine's tick rate; no ratios on a first run. */
 	assert_near(sample_value(find_sample(run, "node_cpu_seconds_total", "cpu", "1", "mode",
