@@ -122,8 +122,8 @@ static void owned_add(struct sched_probe *p, struct series *s)
 	p->owned[p->owned_count++] = s;
 }
 
-/* Merges sample labels, the probe label and user labels; user labels that collide with
- * a sample label are renamed exported_NAME, as Prometheus does for scraped targets. */
+/* Merges sample labels, the probe label and user labels. A user label that collides with
+ * a sample label is renamed exported_NAME, as Prometheus does for scraped targets. */
 static size_t merge_labels(const struct sched_probe *p, const struct probe_sample *smp,
 			   struct label *out, char names[][80], size_t max)
 {

@@ -9,7 +9,7 @@
  * registers its I/O on probe_run_base(run) and finishes from a callback later. A run
  * reports samples with probe_run_emit() and ends with exactly one probe_run_finish().
  * When the deadline passes first, the scheduler calls cancel(), which must release the
- * run's I/O and must not call probe_run_finish(); the run is recorded as a timeout.
+ * run's I/O and must not call probe_run_finish(). The run is then recorded as a timeout.
  */
 #ifndef TOCSIN_PROBE_H
 #define TOCSIN_PROBE_H
@@ -24,7 +24,7 @@ struct cfg_map;
 struct event_base;
 struct probe_run;
 
-/* How a run ended. Keep probe_status_table in probe.c in step (designated initializers). */
+/* Outcome of a run. probe_status_table in probe.c has one entry per member. */
 enum probe_status {
 	PROBE_STATUS_OK,
 	PROBE_STATUS_TIMEOUT,
@@ -48,7 +48,7 @@ enum probe_status {
 /* Broad class of a status, for alerting and the dashboard. */
 enum probe_status_class {
 	PROBE_CLASS_OK,
-	PROBE_CLASS_DOWN,  /* the target answered wrongly or not at all */
+	PROBE_CLASS_DOWN,  /* the target replied wrongly or not at all */
 	PROBE_CLASS_ERROR, /* tocsin could not run the check (config, permission, bug) */
 };
 

@@ -200,8 +200,9 @@ def test_check_config_reports_every_error(tmp_path):
     err = r.stderr
     assert 'bad.yml:1:11: interval: "10x" is not a duration' in err, err
     assert "bad.yml:4:11: probes[0].type:" in err, err
-    assert "probes[1].name:" in err and "duplicate" in err, err
-    assert "bad.yml:7:5: probes[1].intervall:" in err and "interval" in err, err
+    assert 'bad.yml:5:11: probes[1].name: duplicate probe name "a"' in err, err
+    assert "bad.yml:7:5: probes[1].intervall:" in err, err
+    assert "did you mean" in err, err
 
 
 def test_check_config_rejects_short_heartbeat(tmp_path):
