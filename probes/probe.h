@@ -42,14 +42,23 @@ enum probe_status {
 	PROBE_STATUS_STATUS_MISMATCH,
 	PROBE_STATUS_CONTENT_MISMATCH,
 	PROBE_STATUS_INTERNAL_ERROR,
+	PROBE_STATUS_AUTH_FAILED,
+	PROBE_STATUS_NOT_FOUND,
+	PROBE_STATUS_LIMIT_REACHED,
+	PROBE_STATUS_UNAVAILABLE,
+	PROBE_STATUS_DNS_RCODE,
+	PROBE_STATUS_WARNING,
+	PROBE_STATUS_CRITICAL,
+	PROBE_STATUS_UNKNOWN,
 	PROBE_STATUS_COUNT,
 };
 
 /* Broad class of a status, for alerting and the dashboard. */
 enum probe_status_class {
 	PROBE_CLASS_OK,
-	PROBE_CLASS_DOWN,  /* the target replied wrongly or not at all */
-	PROBE_CLASS_ERROR, /* tocsin could not run the check (config, permission, bug) */
+	PROBE_CLASS_WARNING, /* the target works but reports a degraded state */
+	PROBE_CLASS_DOWN,    /* the target replied wrongly or not at all */
+	PROBE_CLASS_ERROR,   /* tocsin could not run the check (config, permission, bug) */
 };
 
 struct probe_status_info {
