@@ -538,6 +538,39 @@ static void config_read_type(struct cfg_map *m, struct config_probe *p)
 	free(name);
 }
 
+/* Health-check keys: rise, fall and fast_interval (a shorter interval while failing). */
+static void config_read_health(struct cfg_map *m, struct config_probe *p)
+{
+	char a[32];
+	char b[32];
+	int64_t n;
+
+	p->rise = 1;
+	p->fall = 1;
+	if (cfg_get_int(m, "rise", 1, 1000, &n) == 1)
+		p->rise = (unsigned)n;
+	if (cfg_get_int(m, "fall", 1, 1000, &n) == 1)
+		p->fall = (unsigned)n;
+
+	if (cfg_get_duration_ms(m, "fast_interval", &p->fast_interval_ms) != 1) {
+		p->fast_interval_ms = 0;
+		return;
+	}
+	if (p->fast_interval_ms > p->interval_ms) {
+		cfg_error(m, "fast_interval",
+			  "fast_interval (%s) is longer than the probe interval (%s); it is the "
+			  "shorter interval used while the probe is failing",
+			  units_format_duration(p->fast_interval_ms, a, sizeof a),
+			  units_format_duration(p->interval_ms, b, sizeof b));
+	} else if (p->fast_interval_ms < p->timeout_ms) {
+		cfg_error(m, "fast_interval",
+			  "fast_interval (%s) is shorter than the timeout (%s); a run must end "
+			  "before the next one starts, so lower the timeout or raise fast_interval",
+			  units_format_duration(p->fast_interval_ms, a, sizeof a),
+			  units_format_duration(p->timeout_ms, b, sizeof b));
+	}
+}
+
 /* Timeout and heartbeat rules; they need the probe's final interval. */
 static void config_read_timing(struct cfg_map *m, const struct config_defaults *d,
 			       struct config_probe *p)
@@ -582,6 +615,8 @@ static void config_read_timing(struct cfg_map *m, const struct config_defaults *
 	} else if (rc == 0 && d->heartbeat_ms != 0) {
 		p->heartbeat_s = (uint32_t)(d->heartbeat_ms / 1000);
 	}
+
+	config_read_health(m, p);
 }
 
 /* Hash of the probe's own YAML and of every inherited setting that changes its runs. */

@@ -27,9 +27,12 @@ struct config_probe {
 	const struct probe_type *type;
 	void *state; /* the type's parsed options, freed with type->free */
 	uint64_t interval_ms;
-	uint64_t timeout_ms;  /* at most interval_ms */
-	uint32_t heartbeat_s; /* RRD heartbeat: 2 x interval unless configured */
-	struct label *labels; /* user labels, owned, sorted by name */
+	uint64_t timeout_ms;       /* at most interval_ms */
+	uint32_t heartbeat_s;      /* RRD heartbeat: 2 x interval unless configured */
+	uint64_t fast_interval_ms; /* interval while failing, 0 when not set */
+	unsigned rise;             /* consecutive successes that make the probe up */
+	unsigned fall;             /* consecutive failures that make the probe down */
+	struct label *labels;      /* user labels, owned, sorted by name */
 	size_t label_count;
 	uint64_t fingerprint; /* hash of the probe's YAML and the global defaults it uses */
 	char *location;       /* "file:line:column" of the probe's entry */

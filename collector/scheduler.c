@@ -16,6 +16,7 @@
 
 #include "collector/config.h"
 #include "collector/hash.h"
+#include "collector/health.h"
 #include "collector/log.h"
 #include "collector/series.h"
 #include "collector/store.h"
@@ -31,6 +32,7 @@ struct sched_probe {
 	uint64_t interval_ms;
 	uint64_t timeout_ms;
 	uint32_t heartbeat_s;
+	uint64_t fast_interval_ms;
 	struct label *labels; /* user labels, owned */
 	size_t label_count;
 	uint64_t fingerprint;
@@ -40,6 +42,7 @@ struct sched_probe {
 	struct event *commit;  /* deferred commit of a finished run */
 	struct probe_run *run; /* in flight, or finished and waiting for commit */
 	uint64_t next_ms;      /* monotonic time of the next turn */
+	uint64_t phase_ms;     /* time of the first turn: regular turns are phase + k x interval */
 	bool once;             /* run once for --once, then report */
 	bool retired;          /* removed from the config while a run was in flight */
 
@@ -47,7 +50,11 @@ struct sched_probe {
 	uint64_t runs;
 	uint64_t failures;
 	uint64_t skipped;
+	uint64_t state_changes;
 	int last_ok; /* -1 before the first run */
+	struct health health;
+	char failure_status[32]; /* of the last failed run, "" before the first failure */
+	char failure_reason[256];
 
 	struct series **owned; /* every series this probe writes */
 	size_t owned_count;
@@ -83,6 +90,19 @@ static const struct metric_desc desc_failures = {
 static const struct metric_desc desc_skipped = {
     "tocsin_probe_skipped_total",
     "Turns skipped because the probe's previous run was still in flight.", METRIC_COUNTER};
+static const struct metric_desc desc_up = {
+    "tocsin_probe_up",
+    "Health state after rise/fall: 1 up, 0 down; absent until the first decision.", METRIC_GAUGE};
+static const struct metric_desc desc_state_changes = {"tocsin_probe_state_changes_total",
+						      "Health state changes (up to down and back).",
+						      METRIC_COUNTER};
+static const struct metric_desc desc_failure_info = {
+    "tocsin_probe_last_failure_info",
+    "The status and reason of the probe's last failed run; always 1.", METRIC_INFO};
+
+/* A series its probe stopped emitting is stale at once (left out of /metrics) and is
+ * dropped from memory after this many further runs without it; its archive file stays. */
+#define STALE_FORGET_RUNS 5
 
 struct scheduler *scheduler_new(struct event_base *base, struct series_registry *reg,
 				struct store *store)
@@ -97,7 +117,11 @@ struct scheduler *scheduler_new(struct event_base *base, struct series_registry 
 
 static char *probe_ids(const struct sched_probe *p, char *buf, size_t size)
 {
-	return log_ids(buf, size, "probe", p->name, "type", p->type->name, NULL);
+	const char *target = p->type->target != NULL ? p->type->target(p->state) : NULL;
+
+	if (target == NULL)
+		return log_ids(buf, size, "probe", p->name, "type", p->type->name, NULL);
+	return log_ids(buf, size, "probe", p->name, "type", p->type->name, "target", target, NULL);
 }
 
 /* First turn: a stable offset inside the interval, derived from the name. */
@@ -176,7 +200,7 @@ static void commit_sample(struct sched_probe *p, const struct probe_sample *smp,
 
 	if (sched->store == NULL)
 		return;
-	if (s->file == NULL) {
+	if (smp->desc->type != METRIC_INFO && s->file == NULL) {
 		uint32_t step = (uint32_t)(p->interval_ms / 1000);
 
 		s->file = store_file_get(sched->store, s, step ? step : 1, p->heartbeat_s);
@@ -196,42 +220,101 @@ static void emit_own_metrics(struct sched_probe *p, struct probe_run *run, bool 
 	probe_run_add_sample(run, &desc_runs, &type_label, 1, (double)p->runs);
 	probe_run_add_sample(run, &desc_failures, &type_label, 1, (double)p->failures);
 	probe_run_add_sample(run, &desc_skipped, &type_label, 1, (double)p->skipped);
+	probe_run_add_sample(run, &desc_state_changes, &type_label, 1, (double)p->state_changes);
+	if (p->health.state != HEALTH_UNKNOWN)
+		probe_run_add_sample(run, &desc_up, &type_label, 1,
+				     p->health.state == HEALTH_UP ? 1 : 0);
+	if (!ok || p->failure_status[0] != '\0') {
+		struct label info[] = {{"type", p->type->name},
+				       {"status", p->failure_status},
+				       {"reason", p->failure_reason}};
+
+		if (!ok) {
+			snprintf(p->failure_status, sizeof(p->failure_status), "%s",
+				 probe_status_info(probe_run_status(run))->name);
+			snprintf(p->failure_reason, sizeof(p->failure_reason), "%s",
+				 probe_run_reason(run));
+		}
+		probe_run_add_sample(run, &desc_failure_info, info, 3, 1);
+	}
 }
 
-static void log_outcome(struct sched_probe *p, struct probe_run *run, bool ok)
+/*
+ * One notice line per health state change, and only then; its format is an interface
+ * (tests and operators grep it): "state OLD -> NEW after MS ms: status=S reason="R"
+ * (rise|fall N/M)".
+ */
+static void log_outcome(struct sched_probe *p, struct probe_run *run, bool ok,
+			enum health_state before)
 {
-	char ids[256];
+	char ids[512];
+	char position[32];
 	const struct probe_status_info *info = probe_status_info(probe_run_status(run));
 	double ms = probe_run_duration_seconds(run) * 1000.0;
 
-	if (p->last_ok == (int)ok) {
+	health_position(&p->health, ok, position, sizeof(position));
+	if (p->health.state == before) {
 		log_debug("scheduler", probe_ids(p, ids, sizeof(ids)),
-			  "run finished in %.3f ms: %s: %s", ms, info->name, probe_run_reason(run));
+			  "run finished in %.3f ms: status=%s reason=\"%s\" (%s)", ms, info->name,
+			  probe_run_reason(run), position);
 		return;
 	}
 	log_notice("scheduler", probe_ids(p, ids, sizeof(ids)),
-		   "state %s -> %s after %.3f ms: status=%s reason=\"%s\"",
-		   p->last_ok < 0 ? "unknown" : (p->last_ok ? "up" : "down"), ok ? "up" : "down",
-		   ms, info->name, probe_run_reason(run));
+		   "state %s -> %s after %.3f ms: status=%s reason=\"%s\" (%s)",
+		   health_state_name(before), health_state_name(p->health.state), ms, info->name,
+		   probe_run_reason(run), position);
 }
 
+/* Marks the series this run did not write stale, and forgets long-stale ones. */
 static void mark_stale(struct sched_probe *p)
 {
+	size_t kept = 0;
+
 	for (size_t i = 0; i < p->owned_count; i++) {
-		if (p->owned[i]->owner_seq != p->run_seq)
-			p->owned[i]->stale = true;
+		struct series *s = p->owned[i];
+
+		if (s->owner_seq != p->run_seq)
+			s->stale = true;
+		if (s->owner_seq + STALE_FORGET_RUNS < p->run_seq) {
+			series_remove(p->sched->reg, s);
+			continue;
+		}
+		p->owned[kept++] = s;
 	}
+	p->owned_count = kept;
 }
 
 static void probe_free(struct sched_probe *p);
+
+/* While failing, the next turn comes after fast_interval instead of the regular grid. */
+static void schedule_fast_turn(struct sched_probe *p)
+{
+	uint64_t fast = probe_now_ms() + p->fast_interval_ms;
+
+	if (fast < p->next_ms) {
+		p->next_ms = fast;
+		arm_timer(p);
+	}
+}
+
+/* The first regular turn after now: phase + k x interval. */
+static uint64_t next_regular_turn(const struct sched_probe *p, uint64_t now)
+{
+	if (now < p->phase_ms)
+		return p->phase_ms;
+	return now + p->interval_ms - (now - p->phase_ms) % p->interval_ms;
+}
 
 static void commit_run(evutil_socket_t fd, short what, void *arg)
 {
 	struct sched_probe *p = arg;
 	struct probe_run *run = p->run;
-	bool ok = probe_run_status(run) == PROBE_STATUS_OK;
+	enum probe_status_class cls = probe_status_info(probe_run_status(run))->status_class;
+	/* A warning (a Nagios plugin's exit 1) is a degraded but working target. */
+	bool ok = cls == PROBE_CLASS_OK || cls == PROBE_CLASS_WARNING;
 	int64_t wall_ms = probe_wall_ms();
 	struct scheduler *sched = p->sched;
+	enum health_state before = p->health.state;
 
 	(void)fd;
 	(void)what;
@@ -240,10 +323,12 @@ static void commit_run(evutil_socket_t fd, short what, void *arg)
 	p->runs++;
 	if (!ok)
 		p->failures++;
+	if (health_update(&p->health, ok) && before != HEALTH_UNKNOWN)
+		p->state_changes++;
 
 	if (!p->retired) {
 		emit_own_metrics(p, run, ok);
-		log_outcome(p, run, ok);
+		log_outcome(p, run, ok, before);
 		for (size_t i = 0; i < probe_run_sample_count(run); i++)
 			commit_sample(p, probe_run_sample(run, i), wall_ms);
 		mark_stale(p);
@@ -263,7 +348,10 @@ static void commit_run(evutil_socket_t fd, short what, void *arg)
 		p->once = false;
 		if (--sched->once_pending == 0)
 			event_base_loopbreak(sched->base);
+		return;
 	}
+	if (!ok && p->fast_interval_ms != 0)
+		schedule_fast_turn(p);
 }
 
 static void run_done(struct probe_run *run, void *arg)
@@ -310,10 +398,10 @@ static void turn(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	/* Next turn on the original grid; if the loop fell behind, skip the missed ones. */
-	p->next_ms += p->interval_ms;
-	if (p->next_ms <= now)
-		p->next_ms = now + p->interval_ms - (now - p->next_ms) % p->interval_ms;
+	/* Next turn on the probe's grid, missed turns skipped; fast while failing. */
+	p->next_ms = next_regular_turn(p, now);
+	if (p->last_ok == 0 && p->fast_interval_ms != 0 && now + p->fast_interval_ms < p->next_ms)
+		p->next_ms = now + p->fast_interval_ms;
 	arm_timer(p);
 
 	if (p->run != NULL) {
@@ -340,6 +428,8 @@ static struct sched_probe *probe_new(struct scheduler *sched, struct config *cfg
 	p->interval_ms = cp->interval_ms ? cp->interval_ms : 1000;
 	p->timeout_ms = cp->timeout_ms ? cp->timeout_ms : p->interval_ms;
 	p->heartbeat_s = cp->heartbeat_s;
+	p->fast_interval_ms = cp->fast_interval_ms;
+	health_init(&p->health, cp->rise, cp->fall);
 	p->fingerprint = cp->fingerprint;
 	p->label_count = cp->label_count;
 	p->labels = xcalloc(cp->label_count ? cp->label_count : 1, sizeof(*p->labels));
@@ -438,6 +528,7 @@ void scheduler_apply(struct scheduler *sched, struct config *cfg)
 		}
 		next[i] = probe_new(sched, cfg, cp);
 		next[i]->next_ms = first_turn_ms(next[i], now);
+		next[i]->phase_ms = next[i]->next_ms;
 		arm_timer(next[i]);
 		log_info("scheduler", probe_ids(next[i], ids, sizeof(ids)), "%s",
 			 old != NULL ? "probe changed; restarted" : "probe started");

@@ -14,6 +14,9 @@
 enum metric_type {
 	METRIC_GAUGE,
 	METRIC_COUNTER,
+	/* A gauge whose value is always 1 and whose labels carry text (a version, the last
+	 * failure's reason): exported as a gauge, never archived. */
+	METRIC_INFO,
 };
 
 /* A metric's static description; probes keep these as `static const` tables. */

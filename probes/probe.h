@@ -78,6 +78,8 @@ struct probe_type {
 	/* Aborts an unfinished run; may be NULL for types that always finish inside start(). */
 	void (*cancel)(struct probe_run *run, void *state);
 	void (*free)(void *state);
+	/* Optional: what the probe checks ("https://api.example/health"), for log lines. */
+	const char *(*target)(const void *state);
 };
 
 /* Looks a type up by its config name; NULL when unknown. */

@@ -219,6 +219,39 @@ static void test_timeout_rules(void **state)
 				       "give at least 1ms");
 }
 
+static void test_health_keys(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok("probes:\n"
+		      "  - { name: a, type: host }\n"
+		      "  - { name: b, type: host, interval: 30s, timeout: 2s, rise: 3, fall: 2,\n"
+		      "      fast_interval: 5s }\n");
+	assert_int_equal(cfg->probes[0].rise, 1);
+	assert_int_equal(cfg->probes[0].fall, 1);
+	assert_int_equal(cfg->probes[0].fast_interval_ms, 0);
+	assert_int_equal(cfg->probes[1].rise, 3);
+	assert_int_equal(cfg->probes[1].fall, 2);
+	assert_int_equal(cfg->probes[1].fast_interval_ms, 5000);
+	config_free(cfg);
+
+	expect_errors("probes:\n"
+		      "  - { name: a, type: host, interval: 10s, fast_interval: 20s }\n",
+		      "t.yml:2:58: probes[0].fast_interval: fast_interval (20s) is longer than the "
+		      "probe interval (10s); it is the shorter interval used while the probe is "
+		      "failing");
+	expect_errors(
+	    "probes:\n"
+	    "  - { name: a, type: host, interval: 10s, timeout: 5s, fast_interval: 1s }\n",
+	    "t.yml:2:71: probes[0].fast_interval: fast_interval (1s) is shorter than the "
+	    "timeout (5s); a run must end before the next one starts, so lower the "
+	    "timeout or raise fast_interval");
+	expect_errors("probes:\n"
+		      "  - { name: a, type: host, rise: 0 }\n",
+		      "t.yml:2:34: probes[0].rise: \"0\" is out of range (accepted: 1 to 1000)");
+}
+
 static void test_interval_rules(void **state)
 {
 	(void)state;
@@ -323,7 +356,8 @@ static void test_unknown_keys(void **state)
 	    "t.yml:6:5: probes[0].intreval: unknown key (did you mean \"interval\"?)\n"
 	    "t.yml:7:5: probes[0].roots: unknown key (did you mean \"root\"?)\n"
 	    "t.yml:8:5: probes[0].completely_different: unknown key (known keys here: "
-	    "name, type, interval, timeout, heartbeat, labels, root, filesystems_exclude, "
+	    "name, type, interval, timeout, heartbeat, rise, fall, fast_interval, labels, root, "
+	    "filesystems_exclude, "
 	    "mount_points_exclude, devices_exclude, interfaces_exclude)\n"
 	    "t.yml:1:1: listn: unknown key (did you mean \"listen\"?)");
 }
@@ -647,6 +681,7 @@ int main(void)
 	    cmocka_unit_test(test_heartbeat_defaults_to_twice_interval),
 	    cmocka_unit_test(test_archive_heartbeat_shorter_than_interval),
 	    cmocka_unit_test(test_timeout_rules),
+	    cmocka_unit_test(test_health_keys),
 	    cmocka_unit_test(test_interval_rules),
 	    cmocka_unit_test(test_duplicate_probe_names),
 	    cmocka_unit_test(test_probe_name_and_type_errors),

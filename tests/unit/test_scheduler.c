@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <event2/event.h>
@@ -62,6 +63,33 @@ static void fake_free(void *state)
 	fake_frees++;
 }
 
+/* Follows a script: '+' succeeds, '-' fails with a reason naming the run. */
+struct scripted_state {
+	const char *script;
+	int runs;
+};
+
+static void scripted_start(struct probe_run *run, void *state)
+{
+	struct scripted_state *st = state;
+	char c = st->script[st->runs % (int)strlen(st->script)];
+
+	st->runs++;
+	if (c == '+')
+		probe_run_finish(run, PROBE_STATUS_OK, "fine");
+	else
+		probe_run_finish(run, PROBE_STATUS_REFUSED, "connect: refused (run %d)", st->runs);
+}
+
+static const char *scripted_target(const void *state)
+{
+	(void)state;
+	return "127.0.0.1:1";
+}
+
+static const struct probe_type scripted_type = {
+    .name = "scripted", .start = scripted_start, .free = fake_free, .target = scripted_target};
+
 static const struct probe_type instant_type = {
     .name = "instant", .start = instant_start, .free = fake_free};
 static const struct probe_type stuck_type = {
@@ -82,9 +110,8 @@ static void run_loop(struct event_base *base, long ms)
 	event_base_dispatch(base);
 }
 
-static struct config_probe make_probe(const char *name, const struct probe_type *type,
-				      struct fake_state *st, uint64_t interval_ms,
-				      uint64_t timeout_ms)
+static struct config_probe make_probe(const char *name, const struct probe_type *type, void *st,
+				      uint64_t interval_ms, uint64_t timeout_ms)
 {
 	struct config_probe p = {0};
 
@@ -309,6 +336,153 @@ static void run_once_reports_each_probe(void **state)
 	event_base_free(base);
 }
 
+static double value_of(struct series_registry *reg, const char *metric, const char *probe)
+{
+	struct series *s = find(reg, metric, probe);
+
+	if (s == NULL)
+		fail_msg("series %s{probe=\"%s\"} not found", metric, probe);
+	return s->value;
+}
+
+/* Runs committed so far by the probe "flaky" or "logged" (0 before the first commit). */
+static int value_of_runs(struct series_registry *reg)
+{
+	struct series *s = find(reg, "tocsin_probe_runs_total", "flaky");
+
+	if (s == NULL)
+		s = find(reg, "tocsin_probe_runs_total", "logged");
+	return s != NULL ? (int)s->value : 0;
+}
+
+static size_t fresh_failure_infos(struct series_registry *reg, const char *probe,
+				  const char **reason)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < series_registry_family_count(reg); i++) {
+		struct series_family *fam = series_registry_family(reg, i);
+
+		if (strcmp(fam->name, "tocsin_probe_last_failure_info") != 0)
+			continue;
+		for (size_t j = 0; j < fam->count; j++) {
+			struct series *s = fam->series[j];
+
+			if (s->stale || strcmp(series_label(s, "probe"), probe) != 0)
+				continue;
+			*reason = series_label(s, "reason");
+			n++;
+		}
+	}
+	return n;
+}
+
+static void health_follows_rise_and_fall(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct series_registry *reg = series_registry_new();
+	struct scheduler *sched = scheduler_new(base, reg, NULL);
+	/* Down after 2 failures, up after 2 successes. */
+	struct scripted_state st = {.script = "--++-+"};
+	struct config_probe probes[] = {make_probe("flaky", &scripted_type, &st, 100, 100)};
+	struct config cfg = {.probes = probes, .probe_count = 1};
+	const char *reason = NULL;
+	double up[6];
+
+	(void)state;
+	probes[0].rise = 2;
+	probes[0].fall = 2;
+	scheduler_apply(sched, &cfg);
+	/* One run per step, so that each step sees exactly one result. */
+	for (int i = 0; i < 6; i++) {
+		scheduler_run_once(sched, NULL, NULL);
+		event_base_dispatch(base);
+		up[i] = find(reg, "tocsin_probe_up", "flaky")
+			    ? value_of(reg, "tocsin_probe_up", "flaky")
+			    : -1;
+	}
+	/* unknown, down, down, up, up (one failure is not enough), up */
+	assert_true(up[0] == -1);
+	assert_true(up[1] == 0);
+	assert_true(up[2] == 0);
+	assert_true(up[3] == 1);
+	assert_true(up[4] == 1);
+	assert_true(up[5] == 1);
+	/* unknown -> down is a decision, not a change; down -> up is one. */
+	assert_true(value_of(reg, "tocsin_probe_state_changes_total", "flaky") == 1);
+	/* Exactly one last-failure series, with the latest failure's reason. */
+	assert_int_equal(fresh_failure_infos(reg, "flaky", &reason), 1);
+	assert_string_equal(reason, "connect: refused (run 5)");
+	scheduler_free(sched);
+	series_registry_free(reg);
+	event_base_free(base);
+}
+
+static void fast_interval_while_failing(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct series_registry *reg = series_registry_new();
+	struct scheduler *sched = scheduler_new(base, reg, NULL);
+	struct scripted_state failing = {.script = "-"};
+	struct scripted_state healthy = {.script = "+"};
+	struct config_probe probes[] = {make_probe("failing", &scripted_type, &failing, 2000, 50),
+					make_probe("healthy", &scripted_type, &healthy, 2000, 50)};
+	struct config cfg = {.probes = probes, .probe_count = 2};
+
+	(void)state;
+	probes[0].fast_interval_ms = 100;
+	probes[1].fast_interval_ms = 100;
+	scheduler_apply(sched, &cfg);
+	run_loop(base, 2600);
+	/* The failing probe is re-checked every 100 ms after its first run; the healthy one
+	 * keeps its 2 s interval. */
+	assert_true(failing.runs >= 6);
+	assert_in_range(healthy.runs, 1, 2);
+	scheduler_free(sched);
+	series_registry_free(reg);
+	event_base_free(base);
+}
+
+static void state_change_logged_once(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct series_registry *reg = series_registry_new();
+	struct scheduler *sched = scheduler_new(base, reg, NULL);
+	struct scripted_state st = {.script = "---+"};
+	struct config_probe probes[] = {make_probe("logged", &scripted_type, &st, 50, 50)};
+	struct config cfg = {.probes = probes, .probe_count = 1};
+	char out[16384];
+	int fds[2];
+	ssize_t n;
+	const char *first;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	log_set_level(LOG_LEVEL_NOTICE);
+	log_set_fd(fds[1]);
+	scheduler_apply(sched, &cfg);
+	while (st.runs < 4 || value_of_runs(reg) < 4)
+		run_loop(base, 20);
+	log_set_fd(2);
+	log_set_level(LOG_LEVEL_ERROR);
+	close(fds[1]);
+	n = read(fds[0], out, sizeof(out) - 1);
+	close(fds[0]);
+	out[n > 0 ? n : 0] = '\0';
+
+	first = strstr(out, "probe=logged type=scripted target=127.0.0.1:1 msg=\"state unknown "
+			    "-> down after ");
+	assert_non_null(first);
+	assert_non_null(strstr(first, "status=refused reason=\\\"connect: refused (run 1)\\\" "
+				      "(fall 1/1)\""));
+	/* Failures 2 and 3 change nothing; the success is the next line. */
+	assert_non_null(strstr(first + 1, "msg=\"state down -> up after "));
+	assert_null(strstr(out, "(run 2)"));
+	scheduler_free(sched);
+	series_registry_free(reg);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +492,9 @@ int main(void)
 	    cmocka_unit_test(series_missing_from_run_go_stale),
 	    cmocka_unit_test(apply_keeps_unchanged_and_drops_removed),
 	    cmocka_unit_test(run_once_reports_each_probe),
+	    cmocka_unit_test(health_follows_rise_and_fall),
+	    cmocka_unit_test(fast_interval_while_failing),
+	    cmocka_unit_test(state_change_logged_once),
 	};
 
 	log_set_level(LOG_LEVEL_ERROR);
