@@ -30,7 +30,7 @@ struct selfmon {
 	struct scheduler *sched;
 	struct http_server *http;
 	struct event *tick;
-	uint64_t expected_ms;
+	uint64_t expected_us; /* monotonic time the lag timer should fire */
 	double lag[LAG_WINDOW];
 	size_t lag_count;
 	size_t lag_next;
@@ -97,17 +97,17 @@ static const struct metric_desc d_start = {
 static void lag_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct selfmon *mon = arg;
-	uint64_t now = probe_now_ms();
+	uint64_t now = probe_now_us();
 	struct timeval tv = {0, LAG_TICK_MS * 1000};
 
 	(void)fd;
 	(void)what;
-	mon->lag_last = now > mon->expected_ms ? (double)(now - mon->expected_ms) / 1000.0 : 0;
+	mon->lag_last = now > mon->expected_us ? (double)(now - mon->expected_us) / 1e6 : 0;
 	mon->lag[mon->lag_next] = mon->lag_last;
 	mon->lag_next = (mon->lag_next + 1) % LAG_WINDOW;
 	if (mon->lag_count < LAG_WINDOW)
 		mon->lag_count++;
-	mon->expected_ms = now + LAG_TICK_MS;
+	mon->expected_us = probe_now_us() + LAG_TICK_MS * 1000;
 	evtimer_add(mon->tick, &tv);
 }
 
@@ -120,7 +120,7 @@ struct selfmon *selfmon_new(struct event_base *base, struct series_registry *reg
 	mon->reg = reg;
 	mon->start_wall_ms = probe_wall_ms();
 	mon->tick = evtimer_new(base, lag_tick, mon);
-	mon->expected_ms = probe_now_ms() + LAG_TICK_MS;
+	mon->expected_us = probe_now_us() + LAG_TICK_MS * 1000;
 	evtimer_add(mon->tick, &tv);
 	return mon;
 }
