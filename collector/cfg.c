@@ -26,29 +26,28 @@
 /* Values longer than this are shortened in messages. */
 #define CFG_QUOTE_MAX 60
 
+/* Errors past this many are counted, not listed: a file of generated garbage must not
+ * turn into megabytes of messages. */
+#define CFG_ERRORS_SHOWN 100
+
+struct cfg_message {
+	size_t line; /* 1-based; 0 when the message has no position */
+	size_t column;
+	char *text;
+};
+
 struct cfg {
 	char *name;
 	yaml_document_t doc;
 	bool have_doc;
-	char *errors; /* messages joined by '\n', NUL-terminated */
-	size_t errors_len;
-	size_t errors_capacity;
-	size_t error_count;
+	struct cfg_message *messages; /* in the order found */
+	size_t message_count;
+	size_t message_capacity;
+	size_t error_count;      /* including those past CFG_ERRORS_SHOWN */
+	char *errors;            /* cfg_errors() output, rebuilt when stale */
+	size_t errors_built_for; /* error_count when `errors` was built */
 	uint64_t source_hash;
 };
-
-static void cfg_append(struct cfg *cfg, const char *text)
-{
-	size_t len = strlen(text);
-	size_t need = cfg->errors_len + len + 2;
-
-	cfg->errors = xreallocarray_grow(cfg->errors, &cfg->errors_capacity, need, 1);
-	if (cfg->error_count > 0)
-		cfg->errors[cfg->errors_len++] = '\n';
-	memcpy(cfg->errors + cfg->errors_len, text, len + 1);
-	cfg->errors_len += len;
-	cfg->error_count++;
-}
 
 /* Records "NAME:LINE:COLUMN: PATH: MESSAGE"; mark NULL leaves out the position. */
 static void cfg_record_v(struct cfg *cfg, const yaml_mark_t *mark, const char *path,
@@ -56,17 +55,24 @@ static void cfg_record_v(struct cfg *cfg, const yaml_mark_t *mark, const char *p
 {
 	char message[1024];
 	char position[64] = "";
-	char *line;
+	struct cfg_message *m;
+
+	cfg->error_count++;
+	if (cfg->message_count >= CFG_ERRORS_SHOWN)
+		return;
 
 	vsnprintf(message, sizeof message, fmt, ap);
 	if (mark != NULL)
 		snprintf(position, sizeof position, ":%zu:%zu", mark->line + 1, mark->column + 1);
+	cfg->messages = xreallocarray_grow(cfg->messages, &cfg->message_capacity,
+					   cfg->message_count + 1, sizeof *cfg->messages);
+	m = &cfg->messages[cfg->message_count++];
+	m->line = mark != NULL ? mark->line + 1 : 0;
+	m->column = mark != NULL ? mark->column + 1 : 0;
 	if (path != NULL && path[0] != '\0')
-		line = xasprintf("%s%s: %s: %s", cfg->name, position, path, message);
+		m->text = xasprintf("%s%s: %s: %s", cfg->name, position, path, message);
 	else
-		line = xasprintf("%s%s: %s", cfg->name, position, message);
-	cfg_append(cfg, line);
-	free(line);
+		m->text = xasprintf("%s%s: %s", cfg->name, position, message);
 }
 
 static void cfg_record(struct cfg *cfg, const yaml_mark_t *mark, const char *path, const char *fmt,
@@ -200,6 +206,67 @@ static bool cfg_scalar_equals(const yaml_node_t *node, const char *text)
 }
 
 /* Checks keys of every mapping below `index`: scalar, and each at most once per mapping. */
+struct cfg_key_ref {
+	const yaml_node_t *key; /* NULL for a key that is not a scalar */
+	size_t index;
+};
+
+static int cfg_key_ref_compare(const void *a, const void *b)
+{
+	const struct cfg_key_ref *x = a;
+	const struct cfg_key_ref *y = b;
+
+	if (x->key == NULL || y->key == NULL) {
+		if (x->key != y->key)
+			return x->key == NULL ? -1 : 1;
+	} else if (x->key->data.scalar.length != y->key->data.scalar.length) {
+		return x->key->data.scalar.length < y->key->data.scalar.length ? -1 : 1;
+	} else {
+		int c = memcmp(x->key->data.scalar.value, y->key->data.scalar.value,
+			       x->key->data.scalar.length);
+
+		if (c != 0)
+			return c;
+	}
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * For each pair, the index of the first earlier pair with the same key, or SIZE_MAX.
+ * Sorting keeps this O(n log n): a generated file with thousands of keys must not stall
+ * the loop during a reload. The caller frees the array.
+ */
+static size_t *cfg_find_duplicate_keys(const struct cfg *cfg, const yaml_node_pair_t *pairs,
+				       size_t count)
+{
+	struct cfg_key_ref *refs = xcalloc(count + 1, sizeof *refs);
+	size_t *earlier = xcalloc(count + 1, sizeof *earlier);
+
+	for (size_t i = 0; i < count; i++) {
+		const yaml_node_t *key = cfg_node(cfg, pairs[i].key);
+
+		refs[i].key = key != NULL && key->type == YAML_SCALAR_NODE ? key : NULL;
+		refs[i].index = i;
+		earlier[i] = SIZE_MAX;
+	}
+	qsort(refs, count, sizeof *refs, cfg_key_ref_compare);
+	for (size_t i = 1; i < count; i++) {
+		const struct cfg_key_ref *prev = &refs[i - 1];
+		const struct cfg_key_ref *cur = &refs[i];
+
+		if (prev->key == NULL || cur->key == NULL ||
+		    prev->key->data.scalar.length != cur->key->data.scalar.length ||
+		    memcmp(prev->key->data.scalar.value, cur->key->data.scalar.value,
+			   cur->key->data.scalar.length) != 0)
+			continue;
+		/* Runs of equal keys are sorted by index: point each at the run's first. */
+		earlier[cur->index] =
+		    earlier[prev->index] != SIZE_MAX ? earlier[prev->index] : prev->index;
+	}
+	free(refs);
+	return earlier;
+}
+
 static void cfg_check_node(struct cfg *cfg, int index, const char *path, int depth, bool *visited)
 {
 	yaml_node_t *node = cfg_node(cfg, index);
@@ -228,6 +295,7 @@ static void cfg_check_node(struct cfg *cfg, int index, const char *path, int dep
 
 	yaml_node_pair_t *pairs = node->data.mapping.pairs.start;
 	size_t count = (size_t)(node->data.mapping.pairs.top - pairs);
+	size_t *earlier = cfg_find_duplicate_keys(cfg, pairs, count);
 
 	for (size_t i = 0; i < count; i++) {
 		yaml_node_t *key = cfg_node(cfg, pairs[i].key);
@@ -239,23 +307,17 @@ static void cfg_check_node(struct cfg *cfg, int index, const char *path, int dep
 			continue;
 		}
 		cfg_path_key(child, sizeof child, path, (const char *)key->data.scalar.value);
-		for (size_t j = 0; j < i; j++) {
-			yaml_node_t *earlier = cfg_node(cfg, pairs[j].key);
+		if (earlier[i] != SIZE_MAX) {
+			yaml_node_t *first = cfg_node(cfg, pairs[earlier[i]].key);
 
-			if (earlier != NULL && earlier->type == YAML_SCALAR_NODE &&
-			    earlier->data.scalar.length == key->data.scalar.length &&
-			    memcmp(earlier->data.scalar.value, key->data.scalar.value,
-				   key->data.scalar.length) == 0) {
-				cfg_record(cfg, &key->start_mark, child,
-					   "duplicate key (first at line %zu, column %zu); "
-					   "remove one of them",
-					   earlier->start_mark.line + 1,
-					   earlier->start_mark.column + 1);
-				break;
-			}
+			cfg_record(
+			    cfg, &key->start_mark, child,
+			    "duplicate key (first at line %zu, column %zu); remove one of them",
+			    first->start_mark.line + 1, first->start_mark.column + 1);
 		}
 		cfg_check_node(cfg, pairs[i].value, child, depth + 1, visited);
 	}
+	free(earlier);
 }
 
 static void cfg_record_yaml_error(struct cfg *cfg, const yaml_parser_t *parser, const char *text,
@@ -293,17 +355,66 @@ static void cfg_record_yaml_error(struct cfg *cfg, const yaml_parser_t *parser, 
 		cfg_record(cfg, &parser->problem_mark, NULL, "invalid YAML: %s", problem);
 }
 
+/*
+ * Finds where flow collections ("[", "{") nest deeper than CFG_DEPTH_MAX, skipping quoted
+ * strings and comments. libyaml's scanner slows down with the square of that depth, so
+ * a pathological file is rejected before it reaches the parser. Returns false and sets
+ * *mark when the limit is passed.
+ */
+static bool cfg_flow_depth_ok(const char *text, size_t length, yaml_mark_t *mark)
+{
+	size_t depth = 0;
+	size_t line = 0;
+	size_t column = 0;
+	char quote = 0;
+	bool comment = false;
+
+	for (size_t i = 0; i < length; i++, column++) {
+		char c = text[i];
+
+		if (c == '\n') {
+			line++;
+			column = (size_t)-1;
+			comment = false;
+		} else if (comment) {
+			continue;
+		} else if (quote != 0) {
+			if (c == '\\' && quote == '"')
+				i++, column++;
+			else if (c == quote)
+				quote = 0;
+		} else if (c == '"' || c == '\'') {
+			quote = c;
+		} else if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t')) {
+			comment = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > CFG_DEPTH_MAX) {
+				mark->line = line;
+				mark->column = column;
+				mark->index = i;
+				return false;
+			}
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return true;
+}
+
 struct cfg *cfg_parse_string(const char *name, const char *text, size_t length)
 {
 	struct cfg *cfg = xcalloc(1, sizeof *cfg);
 	yaml_parser_t parser;
 	yaml_document_t extra;
+	yaml_mark_t deep = {0};
 	bool *visited = NULL;
 
 	cfg->name = xstrdup(name);
-	cfg->errors = xstrdup("");
-	cfg->errors_capacity = 1;
 	cfg->source_hash = hash_bytes(HASH_FNV_OFFSET, text, length);
+	if (!cfg_flow_depth_ok(text, length, &deep)) {
+		cfg_record(cfg, &deep, NULL, "nested deeper than %d levels", CFG_DEPTH_MAX);
+		return cfg;
+	}
 	if (!yaml_parser_initialize(&parser)) {
 		cfg_record(cfg, NULL, NULL, "invalid YAML: out of memory while parsing");
 		return cfg;
@@ -387,6 +498,9 @@ void cfg_free(struct cfg *cfg)
 		yaml_document_delete(&cfg->doc);
 	free(cfg->name);
 	free(cfg->errors);
+	for (size_t i = 0; i < cfg->message_count; i++)
+		free(cfg->messages[i].text);
+	free(cfg->messages);
 	free(cfg);
 }
 
@@ -400,9 +514,56 @@ uint64_t cfg_source_hash(const struct cfg *cfg)
 	return cfg->source_hash;
 }
 
+static int cfg_message_compare(const void *a, const void *b)
+{
+	const struct cfg_message *x = *(const struct cfg_message *const *)a;
+	const struct cfg_message *y = *(const struct cfg_message *const *)b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->column != y->column)
+		return x->column < y->column ? -1 : 1;
+	return x < y ? -1 : x > y; /* stable: order found */
+}
+
+/* Joins the messages in file order (line, then column), then a count of the rest. */
 const char *cfg_errors(const struct cfg *cfg)
 {
-	return cfg->errors;
+	struct cfg *c = (struct cfg *)cfg; /* the joined text is a cache */
+	const struct cfg_message **sorted;
+	size_t len = 0;
+	char *out;
+
+	if (c->errors != NULL && c->errors_built_for == c->error_count)
+		return c->errors;
+	free(c->errors);
+
+	sorted = xcalloc(c->message_count + 1, sizeof *sorted);
+	for (size_t i = 0; i < c->message_count; i++) {
+		sorted[i] = &c->messages[i];
+		len += strlen(c->messages[i].text) + 1;
+	}
+	qsort(sorted, c->message_count, sizeof *sorted, cfg_message_compare);
+
+	out = xmalloc(len + 128);
+	out[0] = '\0';
+	len = 0;
+	for (size_t i = 0; i < c->message_count; i++) {
+		size_t n = strlen(sorted[i]->text);
+
+		if (i > 0)
+			out[len++] = '\n';
+		memcpy(out + len, sorted[i]->text, n + 1);
+		len += n;
+	}
+	if (c->error_count > c->message_count)
+		snprintf(out + len, 128,
+			 "\n%s: and %zu more errors not shown; fix the ones above first", c->name,
+			 c->error_count - c->message_count);
+	free(sorted);
+	c->errors = out;
+	c->errors_built_for = c->error_count;
+	return c->errors;
 }
 
 const char *cfg_file_name(const struct cfg *cfg)

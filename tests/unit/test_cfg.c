@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "collector/cfg.h"
+#include "collector/xalloc.h"
 
 static struct cfg *parse(const char *text)
 {
@@ -334,12 +335,57 @@ static void test_unknown_keys_with_hints(void **state)
 	free(s);
 	assert_string_equal(
 	    cfg_errors(cfg),
-	    "t.yml:7:5: probes[0].tipe: unknown key (did you mean \"type\"?)\n"
 	    "t.yml:1:1: intervl: unknown key (did you mean \"interval\"?)\n"
 	    "t.yml:3:1: Listen: unknown key (did you mean \"listen\"?)\n"
 	    "t.yml:4:1: zzz: unknown key (known keys here: interval, timeout, listen, "
-	    "probes)");
+	    "probes)\n"
+	    "t.yml:7:5: probes[0].tipe: unknown key (did you mean \"type\"?)");
 	cfg_free(cfg);
+}
+
+static void test_errors_capped_and_counted(void **state)
+{
+	char *text = xmalloc(300 * 16 + 1);
+	struct cfg *cfg;
+	struct cfg_map root;
+	size_t len = 0;
+	const char *errors;
+	const char *last;
+
+	(void)state;
+	for (int i = 0; i < 300; i++)
+		len += (size_t)sprintf(text + len, "key%04d: 1\n", i);
+	cfg = parse(text);
+	assert_int_equal(cfg_root(cfg, &root), 0);
+	cfg_map_finish(&root);
+	assert_int_equal(cfg_error_count(cfg), 300);
+	errors = cfg_errors(cfg);
+	assert_non_null(strstr(errors, "t.yml:1:1: key0000: unknown key"));
+	assert_non_null(strstr(errors, "t.yml:100:1: key0099: unknown key"));
+	assert_null(strstr(errors, "key0100"));
+	last = strrchr(errors, '\n') + 1;
+	assert_string_equal(last, "t.yml: and 200 more errors not shown; fix the ones above first");
+	cfg_free(cfg);
+	free(text);
+}
+
+static void test_many_keys_checked_quickly(void **state)
+{
+	/* 20,000 keys with one duplicate: the check must stay O(n log n). */
+	char *text = xmalloc(20001 * 16 + 1);
+	struct cfg *cfg;
+	size_t len = 0;
+
+	(void)state;
+	for (int i = 0; i < 20000; i++)
+		len += (size_t)sprintf(text + len, "k%06d: 1\n", i);
+	len += (size_t)sprintf(text + len, "k%06d: 2\n", 12345);
+	cfg = parse(text);
+	assert_int_equal(cfg_error_count(cfg), 1);
+	assert_string_equal(cfg_errors(cfg), "t.yml:20001:1: k012345: duplicate key (first at "
+					     "line 12346, column 1); remove one of them");
+	cfg_free(cfg);
+	free(text);
 }
 
 static void test_unknown_key_discarded(void **state)
@@ -502,8 +548,8 @@ static void test_seq_strings(void **state)
 	cfg_seq_error(&seq, 1, "custom problem %d", 7);
 	cfg_map_finish(&root);
 	assert_string_equal(cfg_errors(cfg),
-			    "t.yml:1:29: retention[2]: expected a string, found a mapping\n"
-			    "t.yml:1:21: retention[1]: custom problem 7");
+			    "t.yml:1:21: retention[1]: custom problem 7\n"
+			    "t.yml:1:29: retention[2]: expected a string, found a mapping");
 	cfg_free(cfg);
 }
 
@@ -551,10 +597,11 @@ static void test_custom_error_positions(void **state)
 	cfg_error(&root, NULL, "root is bad");
 	cfg_map_discard(&outer);
 	cfg_map_finish(&root);
-	assert_string_equal(cfg_errors(cfg), "t.yml:2:10: outer.inner: value \"value\" is bad\n"
+	/* Listed in file order (line, column), then in the order found. */
+	assert_string_equal(cfg_errors(cfg), "t.yml:1:1: root is bad\n"
 					     "t.yml:2:3: outer: mapping is bad\n"
 					     "t.yml:2:3: outer.missing: required key is missing\n"
-					     "t.yml:1:1: root is bad");
+					     "t.yml:2:10: outer.inner: value \"value\" is bad");
 	cfg_free(cfg);
 }
 
@@ -683,6 +730,8 @@ int main(void)
 	    cmocka_unit_test(test_duplicate_keys),
 	    cmocka_unit_test(test_unknown_keys_with_hints),
 	    cmocka_unit_test(test_unknown_key_discarded),
+	    cmocka_unit_test(test_errors_capped_and_counted),
+	    cmocka_unit_test(test_many_keys_checked_quickly),
 	    cmocka_unit_test(test_all_errors_in_one_run),
 	    cmocka_unit_test(test_root_not_mapping),
 	    cmocka_unit_test(test_empty_documents),
