@@ -15,10 +15,9 @@
 #include "collector/xalloc.h"
 #include "probes/probe.h"
 
-#ifndef TOCSIN_LOCALSTATEDIR
-#define TOCSIN_LOCALSTATEDIR "/var"
-#endif
-#define CONFIG_DEFAULT_DATA_DIR TOCSIN_LOCALSTATEDIR "/lib/tocsin"
+/* The FHS place for a daemon's state, whatever the install prefix: the embedded config
+ * and the systemd unit use the same directory. */
+#define CONFIG_DEFAULT_DATA_DIR "/var/lib/tocsin"
 
 /* Intervals are RRD steps, so whole seconds; a week is past any sensible polling period. */
 #define CONFIG_INTERVAL_MIN_MS 1000u
@@ -761,9 +760,12 @@ void config_print_summary(const struct config *cfg, FILE *out)
 			p->type->name, units_format_duration(p->interval_ms, a, sizeof a),
 			units_format_duration(p->timeout_ms, b, sizeof b),
 			units_format_duration((uint64_t)p->heartbeat_s * 1000, c, sizeof c));
-		for (size_t j = 0; j < p->label_count; j++)
-			fprintf(out, "%s%s=\"%s\"", j == 0 ? ", labels " : ",", p->labels[j].name,
-				p->labels[j].value);
+		for (size_t j = 0; j < p->label_count; j++) {
+			char quoted[CFG_QUOTE_SIZE];
+
+			fprintf(out, "%s%s=%s", j == 0 ? ", labels " : ",", p->labels[j].name,
+				cfg_quote(p->labels[j].value, quoted, sizeof quoted));
+		}
 		fputc('\n', out);
 	}
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "collector/config.h"
 #include "collector/scheduler.h"
@@ -109,14 +110,18 @@ static void keep_resource_settings(struct config *next, const struct config *run
 	next->retention = running->retention;
 }
 
-/* Rebinds the HTTP server when the listen address changed; keeps the old one on error. */
-static void rebind_http(struct daemon *d, struct config *next)
+/*
+ * Rebinds the HTTP server when the listen address changed. Returns -1, with the old
+ * server still serving, when the new address cannot be bound: the reload is then rejected
+ * as a whole, like any other error in the new config.
+ */
+static int rebind_http(struct daemon *d, struct config *next)
 {
 	struct http_server *srv;
 
 	if (same_string(next->listen_host, d->cfg->listen_host) &&
 	    next->listen_port == d->cfg->listen_port)
-		return;
+		return 0;
 
 	srv = http_server_new(d->base, next->listen_host, next->listen_port, d->reg,
 			      refresh_metrics, d);
@@ -124,10 +129,7 @@ static void rebind_http(struct daemon *d, struct config *next)
 		log_error(
 		    "config", NULL, "cannot listen on %s port %u; still serving on %s port %u",
 		    next->listen_host, next->listen_port, d->cfg->listen_host, d->cfg->listen_port);
-		free(next->listen_host);
-		next->listen_host = xstrdup(d->cfg->listen_host);
-		next->listen_port = d->cfg->listen_port;
-		return;
+		return -1;
 	}
 	http_server_free(d->http);
 	d->http = srv;
@@ -135,6 +137,7 @@ static void rebind_http(struct daemon *d, struct config *next)
 	log_notice("daemon", NULL, "now listening on http://%s%s%s:%u/",
 		   strchr(next->listen_host, ':') ? "[" : "", next->listen_host,
 		   strchr(next->listen_host, ':') ? "]" : "", next->listen_port);
+	return 0;
 }
 
 static void reload(struct daemon *d)
@@ -154,7 +157,12 @@ static void reload(struct daemon *d)
 	}
 
 	keep_resource_settings(next, d->cfg);
-	rebind_http(d, next);
+	if (rebind_http(d, next) < 0) {
+		log_error("config", NULL, "reload rejected; still running the previous config");
+		selfmon_config_loaded(d->mon, false, 0);
+		config_free(next);
+		return;
+	}
 	if (!d->opts->log_level_set && next->log_level_set)
 		log_set_level(next->log_level);
 	scheduler_apply(d->sched, next);
@@ -178,6 +186,17 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(d->base);
 }
 
+/* Routes libevent's own messages (bind and resolver warnings) into tocsin's log. */
+static void libevent_log(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_ERR)
+		log_error("libevent", NULL, "%s", msg);
+	else if (severity == EVENT_LOG_WARN)
+		log_warn("libevent", NULL, "%s", msg);
+	else
+		log_debug("libevent", NULL, "%s", msg);
+}
+
 /*
  * A loop with precise timers: by default libevent reads a coarse monotonic clock (4 ms
  * steps at HZ=250), which delays every probe turn and shows up as loop lag.
@@ -189,6 +208,7 @@ static struct event_base *daemon_new_base(void)
 
 	if (ec == NULL)
 		return NULL;
+	event_set_log_callback(libevent_log);
 	event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
 	base = event_base_new_with_config(ec);
 	event_config_free(ec);
@@ -233,20 +253,54 @@ static int daemon_start(struct daemon *d)
 	return 0;
 }
 
-static void daemon_stop(struct daemon *d)
-{
-	if (d->store != NULL) {
-		struct store_stats st;
+/* How long SIGTERM waits for queued archive updates before giving up on them. */
+#define DAEMON_FLUSH_TIMEOUT_MS 30000u
 
-		store_flush(d->store);
+/* A second SIGTERM or SIGINT during the final flush: the operator wants out now. */
+static void on_second_signal(int sig)
+{
+	static const char msg[] = "level=error module=daemon msg=\"second stop signal during the "
+				  "archive flush; exiting without writing the queued updates\"\n";
+	ssize_t unused = write(2, msg, sizeof(msg) - 1);
+
+	(void)unused;
+	(void)sig;
+	_exit(1);
+}
+
+/* Returns 0 when every queued update reached the archives, -1 when the flush timed out
+ * (the writer thread is then left running: the process is about to exit). */
+static int daemon_flush(struct daemon *d)
+{
+	struct store_stats st;
+
+	if (d->store == NULL)
+		return 0;
+	signal(SIGTERM, on_second_signal);
+	signal(SIGINT, on_second_signal);
+	if (store_flush_timeout(d->store, DAEMON_FLUSH_TIMEOUT_MS) < 0) {
 		store_get_stats(d->store, &st);
-		log_notice("daemon", NULL, "archives flushed: %llu updates written",
-			   (unsigned long long)st.written);
+		log_error("daemon", NULL,
+			  "archive flush did not finish within %u s; %llu queued updates are lost",
+			  DAEMON_FLUSH_TIMEOUT_MS / 1000, (unsigned long long)st.queue_depth);
+		return -1;
 	}
+	store_get_stats(d->store, &st);
+	log_notice("daemon", NULL, "archives flushed: %llu updates written",
+		   (unsigned long long)st.written);
+	return 0;
+}
+
+static int daemon_stop(struct daemon *d)
+{
 	if (d->sig_term != NULL) {
 		event_free(d->sig_term);
 		event_free(d->sig_int);
 		event_free(d->sig_hup);
+	}
+	if (daemon_flush(d) < 0) {
+		/* NOTE: the writer thread may be inside librrd; exit without joining it. */
+		return -1;
 	}
 	http_server_free(d->http);
 	scheduler_free(d->sched);
@@ -256,6 +310,7 @@ static void daemon_stop(struct daemon *d)
 	if (d->base != NULL)
 		event_base_free(d->base);
 	config_free(d->cfg);
+	return 0;
 }
 
 int daemon_run(const struct daemon_options *opts)
@@ -277,17 +332,18 @@ int daemon_run(const struct daemon_options *opts)
 		const char *h = d.cfg->listen_host;
 		bool v6 = strchr(h, ':') != NULL;
 
-		printf("tocsind %s: monitoring %zu probes; serving "
+		printf("tocsind %s: monitoring %zu probe%s; serving "
 		       "http://%s%s%s:%u/ (metrics at /metrics), archives in %s\n",
-		       PACKAGE_VERSION, d.cfg->probe_count, v6 ? "[" : "", h, v6 ? "]" : "",
-		       http_server_port(d.http), d.cfg->data_dir);
+		       PACKAGE_VERSION, d.cfg->probe_count, d.cfg->probe_count == 1 ? "" : "s",
+		       v6 ? "[" : "", h, v6 ? "]" : "", http_server_port(d.http), d.cfg->data_dir);
 		fflush(stdout);
 		log_notice("daemon", NULL, "started: %zu probes, listening on %s port %u",
 			   d.cfg->probe_count, h, http_server_port(d.http));
 		event_base_dispatch(d.base);
 		status = 0;
 	}
-	daemon_stop(&d);
+	if (daemon_stop(&d) < 0)
+		status = 1;
 	log_notice("daemon", NULL, "stopped");
 	return status;
 }

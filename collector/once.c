@@ -20,37 +20,35 @@ struct once_state {
 	size_t failed;
 };
 
-static void print_sample(FILE *out, const char *probe_name, const struct probe_sample *smp)
+static void print_series(FILE *out, const struct series *s)
 {
 	struct evbuffer *buf = evbuffer_new();
 	char value[64];
 
-	evbuffer_add_printf(buf, "  %s{", smp->desc->name);
-	for (size_t i = 0; i < smp->label_count; i++) {
-		evbuffer_add_printf(buf, "%s=\"", smp->labels[i].name);
-		exposition_escape_label_value(buf, smp->labels[i].value);
-		evbuffer_add(buf, "\",", 2);
+	evbuffer_add_printf(buf, "  %s{", s->family->name);
+	for (size_t i = 0; i < s->label_count; i++) {
+		evbuffer_add_printf(buf, "%s%s=\"", i > 0 ? "," : "", s->labels[i].name);
+		exposition_escape_label_value(buf, s->labels[i].value);
+		evbuffer_add(buf, "\"", 1);
 	}
-	evbuffer_add(buf, "probe=\"", 7);
-	exposition_escape_label_value(buf, probe_name);
-	exposition_format_value(value, sizeof(value), smp->value);
-	evbuffer_add_printf(buf, "\"} %s\n", value);
+	exposition_format_value(value, sizeof(value), s->value);
+	evbuffer_add_printf(buf, "} %s\n", value);
 	evbuffer_write(buf, fileno(out));
 	evbuffer_free(buf);
 }
 
 static void report(const char *probe_name, const char *type_name, const struct probe_run *run,
-		   void *arg)
+		   const struct series *const *written, size_t written_count, void *arg)
 {
 	struct once_state *st = arg;
 	const struct probe_status_info *info = probe_status_info(probe_run_status(run));
 	double ms = probe_run_duration_seconds(run) * 1000.0;
 
-	if (probe_run_status(run) != PROBE_STATUS_OK)
+	if (info->status_class != PROBE_CLASS_OK && info->status_class != PROBE_CLASS_WARNING)
 		st->failed++;
 	fflush(st->out);
-	for (size_t i = 0; i < probe_run_sample_count(run); i++)
-		print_sample(st->out, probe_name, probe_run_sample(run, i));
+	for (size_t i = 0; i < written_count; i++)
+		print_series(st->out, written[i]);
 	fprintf(st->out, "probe %s (type %s): %s in %.1f ms: %s\n", probe_name, type_name,
 		info->name, ms, probe_run_reason(run));
 	fflush(st->out);

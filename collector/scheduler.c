@@ -20,6 +20,7 @@
 #include "collector/log.h"
 #include "collector/series.h"
 #include "collector/store.h"
+#include "collector/throttle.h"
 #include "collector/units.h"
 #include "collector/xalloc.h"
 #include "probes/probe.h"
@@ -53,6 +54,8 @@ struct sched_probe {
 	uint64_t state_changes;
 	int last_ok; /* -1 before the first run */
 	struct health health;
+	uint64_t duplicates; /* samples dropped because their series was already set */
+	struct throttle duplicate_log;
 	char failure_status[32]; /* of the last failed run, "" before the first failure */
 	char failure_reason[256];
 
@@ -190,6 +193,18 @@ static void commit_sample(struct sched_probe *p, const struct probe_sample *smp,
 	if (s == NULL)
 		return;
 
+	if (s->owner == p && s->owner_seq == p->run_seq) {
+		/* Two samples of one run map to one series (two interfaces whose names differ
+		 * only in bytes that are not valid UTF-8, say): keep the first, say so. */
+		p->duplicates++;
+		if (throttle_fail(&p->duplicate_log, probe_now_ms(), NULL))
+			log_warn(
+			    "scheduler", NULL,
+			    "probe %s emitted metric %s twice with the same labels in one run; "
+			    "kept the first value (%llu duplicates so far)",
+			    p->name, smp->desc->name, (unsigned long long)p->duplicates);
+		return;
+	}
 	if (s->owner != p) {
 		s->owner = p;
 		owned_add(p, s);
@@ -286,6 +301,21 @@ static void mark_stale(struct sched_probe *p)
 
 static void probe_free(struct sched_probe *p);
 
+/* Hands --once the series this run wrote, with the labels /metrics would show. */
+static void report_committed(struct sched_probe *p, struct probe_run *run)
+{
+	struct scheduler *sched = p->sched;
+	const struct series **written = xcalloc(p->owned_count + 1, sizeof(*written));
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->owned_count; i++) {
+		if (p->owned[i]->owner_seq == p->run_seq)
+			written[n++] = p->owned[i];
+	}
+	sched->report(p->name, p->type->name, run, written, n, sched->report_arg);
+	free(written);
+}
+
 /* While failing, the next turn comes after fast_interval instead of the regular grid. */
 static void schedule_fast_turn(struct sched_probe *p)
 {
@@ -336,7 +366,7 @@ static void commit_run(evutil_socket_t fd, short what, void *arg)
 	p->last_ok = ok;
 
 	if (p->once && sched->report != NULL)
-		sched->report(p->name, p->type->name, run, sched->report_arg);
+		report_committed(p, run);
 	probe_run_free(run);
 	p->run = NULL;
 
@@ -430,6 +460,7 @@ static struct sched_probe *probe_new(struct scheduler *sched, struct config *cfg
 	p->heartbeat_s = cp->heartbeat_s;
 	p->fast_interval_ms = cp->fast_interval_ms;
 	health_init(&p->health, cp->rise, cp->fall);
+	throttle_init(&p->duplicate_log, THROTTLE_DEFAULT_INITIAL_MS, THROTTLE_DEFAULT_MAX_MS);
 	p->fingerprint = cp->fingerprint;
 	p->label_count = cp->label_count;
 	p->labels = xcalloc(cp->label_count ? cp->label_count : 1, sizeof(*p->labels));

@@ -35,11 +35,14 @@ struct scheduler *scheduler_new(struct event_base *base, struct series_registry 
 void scheduler_apply(struct scheduler *sched, struct config *cfg);
 
 /*
- * Starts every probe once, now, and calls `report` as each run ends (from the loop);
- * after the last one it calls event_base_loopbreak(). For --once.
+ * Starts every probe once, now, and calls `report` as each run ends (from the loop),
+ * with the series the run wrote (probe and user labels included, as /metrics shows
+ * them); after the last run it calls event_base_loopbreak(). For --once.
  */
+struct series;
 typedef void scheduler_report_fn(const char *probe_name, const char *type_name,
-				 const struct probe_run *run, void *arg);
+				 const struct probe_run *run, const struct series *const *written,
+				 size_t written_count, void *arg);
 void scheduler_run_once(struct scheduler *sched, scheduler_report_fn *report, void *arg);
 
 /* Cancels runs in flight and stops all timers. */

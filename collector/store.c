@@ -416,6 +416,33 @@ void store_flush(struct store *st)
 	pthread_mutex_unlock(&st->lock);
 }
 
+int store_flush_timeout(struct store *st, uint64_t timeout_ms)
+{
+	struct timespec deadline;
+	uint64_t target;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += (time_t)(timeout_ms / 1000);
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+
+	pthread_mutex_lock(&st->lock);
+	target = st->enqueued;
+	st->flush_waiters++;
+	pthread_cond_signal(&st->work);
+	while (st->processed < target && rc == 0) {
+		if (pthread_cond_timedwait(&st->done, &st->lock, &deadline) == ETIMEDOUT)
+			rc = st->processed < target ? -1 : 0;
+	}
+	st->flush_waiters--;
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
 void store_get_stats(struct store *st, struct store_stats *out)
 {
 	pthread_mutex_lock(&st->lock);
@@ -1271,12 +1298,18 @@ struct store *store_new(const struct store_options *opts)
 	int rc;
 
 	if (opts->data_dir == NULL || opts->data_dir[0] == '\0') {
-		log_error("store", NULL, "data_dir is not set");
+		log_error("store", NULL,
+			  "data_dir is empty; set data_dir in the config or pass --data-dir DIR");
 		return NULL;
 	}
 	log_ids(ids, sizeof ids, "data_dir", opts->data_dir, NULL);
-	if (make_dirs(opts->data_dir) != 0 || stat(opts->data_dir, &sb) != 0 ||
-	    !S_ISDIR(sb.st_mode)) {
+	if (stat(opts->data_dir, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+		log_error("store", ids,
+			  "data_dir exists but is not a directory; remove it or choose another "
+			  "data_dir");
+		return NULL;
+	}
+	if (make_dirs(opts->data_dir) != 0 || stat(opts->data_dir, &sb) != 0) {
 		log_error_errno("store", ids, "cannot create the data directory");
 		return NULL;
 	}

@@ -106,6 +106,12 @@ void store_submit(struct store *st, struct store_file *f, int64_t unix_s, double
  */
 void store_flush(struct store *st);
 
+/*
+ * Like store_flush but gives up after timeout_ms: returns 0 when everything queued was
+ * written or dropped, -1 when updates are still pending (the writer goes on).
+ */
+int store_flush_timeout(struct store *st, uint64_t timeout_ms);
+
 void store_get_stats(struct store *st, struct store_stats *out);
 const char *store_drop_reason_name(enum store_drop_reason reason);
 

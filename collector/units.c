@@ -198,6 +198,9 @@ const char *units_retention_tier_problem(const char *text)
 		return "has a KEEP that is not longer than its STEP";
 	if (keep_ms % step_ms != 0)
 		return "has a KEEP that is not a multiple of its STEP";
+	if (keep_ms / step_ms > RETENTION_MAX_ROWS)
+		return "keeps more than 1000000 rows (each RRD file would hold over 22 MiB per "
+		       "tier); use a coarser STEP or a shorter KEEP, e.g. 10s:100d or 1m:1y";
 	return NULL;
 }
 

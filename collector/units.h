@@ -22,6 +22,9 @@ int units_parse_size(const char *text, uint64_t *out_bytes);
 char *units_format_duration(uint64_t ms, char *buf, size_t size);
 
 #define RETENTION_MAX_TIERS 8
+/* Rows one tier may keep: with AVERAGE, MIN and MAX of 8 bytes each, 1,000,000 rows are
+ * 24 MB per file, and every series has its own file. */
+#define RETENTION_MAX_ROWS 1000000u
 
 /* One archive tier: a consolidated row every `step_s` seconds kept for `keep_s` seconds. */
 struct retention_tier {

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -141,6 +142,7 @@ int procfs_read_file(const char *root, const char *relpath, char **out, size_t *
 	size_t used = 0;
 	char path[PATH_MAX];
 	char *buf = NULL;
+	struct stat st;
 	int fd = -1;
 	int n;
 
@@ -152,9 +154,18 @@ int procfs_read_file(const char *root, const char *relpath, char **out, size_t *
 		errno = ENAMETOOLONG;
 		goto bad;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK and the regular-file check keep a FIFO or device planted under the
+	 * root from blocking the event loop: /proc files are regular files. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		goto bad;
+	if (fstat(fd, &st) < 0)
+		goto bad;
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(report->text, sizeof report->text, "/%s: not a regular file", relpath);
+		close(fd);
+		return PROCFS_IO_ERROR;
+	}
 
 	buf = xmalloc(capacity);
 	for (;;) {

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -83,6 +84,32 @@ static void test_read_file_missing(void **state)
 	    PROCFS_IO_ERROR);
 	assert_null(text);
 	assert_string_equal(report.text, "/proc/stat: No such file or directory");
+}
+
+/* A FIFO planted where a /proc file should be must not block the event loop. */
+static void test_read_file_rejects_fifo(void **state)
+{
+	char dir[] = "/tmp/tocsin-procfs-XXXXXX";
+	char path[PATH_MAX];
+	struct procfs_report report;
+	size_t length;
+	char *text = NULL;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/proc", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof path, "%s/proc/stat", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+
+	assert_int_equal(procfs_read_file(dir, "proc/stat", &text, &length, &report),
+			 PROCFS_IO_ERROR);
+	assert_null(text);
+	assert_string_equal(report.text, "/proc/stat: not a regular file");
+
+	unlink(path);
+	snprintf(path, sizeof path, "%s/proc", dir);
+	rmdir(path);
+	rmdir(dir);
 }
 
 static void test_stat_fixture(void **state)
@@ -1103,6 +1130,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_read_file_missing),
+	    cmocka_unit_test(test_read_file_rejects_fifo),
 	    cmocka_unit_test(test_stat_fixture),
 	    cmocka_unit_test(test_stat_missing_columns_are_zero),
 	    cmocka_unit_test(test_stat_malformed_lines_skipped),

@@ -298,11 +298,14 @@ static void apply_keeps_unchanged_and_drops_removed(void **state)
 }
 
 static void count_report(const char *probe_name, const char *type_name, const struct probe_run *run,
-			 void *arg)
+			 const struct series *const *written, size_t written_count, void *arg)
 {
 	int *reports = arg;
 
 	(void)type_name;
+	/* Both runs write at least the scheduler's own series, with the probe label. */
+	assert_true(written_count >= 5);
+	assert_string_equal(series_label(written[0], "probe"), probe_name);
 	if (strcmp(probe_name, "s") == 0)
 		assert_int_equal(probe_run_status(run), PROBE_STATUS_TIMEOUT);
 	else

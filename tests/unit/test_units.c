@@ -233,6 +233,11 @@ static void test_retention_tier_invalid(void **state)
 	    {"1m:30s", "has a KEEP that is not longer than its STEP"},
 	    {"7s:1m", "has a KEEP that is not a multiple of its STEP"},
 	    {"200000000w:400000000w", "has a STEP longer than an RRD step can be (4294967295s)"},
+	    {"1s:100d", "keeps more than 1000000 rows (each RRD file would hold over 22 MiB per "
+			"tier); use a coarser STEP or a shorter KEEP, e.g. 10s:100d or 1m:1y"},
+	    {"1s:1000001s", "keeps more than 1000000 rows (each RRD file would hold over 22 MiB "
+			    "per tier); use a coarser STEP or a shorter KEEP, e.g. 10s:100d or "
+			    "1m:1y"},
 	};
 
 	(void)state;
