@@ -47,6 +47,14 @@ static const struct probe_status_info probe_status_table[PROBE_STATUS_COUNT] = {
     [PROBE_STATUS_STATUS_MISMATCH] = {"status_mismatch", PROBE_CLASS_DOWN, "unexpected status"},
     [PROBE_STATUS_CONTENT_MISMATCH] = {"content_mismatch", PROBE_CLASS_DOWN, "unexpected content"},
     [PROBE_STATUS_INTERNAL_ERROR] = {"internal_error", PROBE_CLASS_ERROR, "internal error"},
+    [PROBE_STATUS_AUTH_FAILED] = {"auth_failed", PROBE_CLASS_DOWN, "authentication failed"},
+    [PROBE_STATUS_NOT_FOUND] = {"not_found", PROBE_CLASS_DOWN, "not found"},
+    [PROBE_STATUS_LIMIT_REACHED] = {"limit_reached", PROBE_CLASS_DOWN, "limit reached"},
+    [PROBE_STATUS_UNAVAILABLE] = {"unavailable", PROBE_CLASS_DOWN, "service unavailable"},
+    [PROBE_STATUS_DNS_RCODE] = {"dns_rcode", PROBE_CLASS_DOWN, "unexpected DNS rcode"},
+    [PROBE_STATUS_WARNING] = {"warning", PROBE_CLASS_WARNING, "warning"},
+    [PROBE_STATUS_CRITICAL] = {"critical", PROBE_CLASS_DOWN, "critical"},
+    [PROBE_STATUS_UNKNOWN] = {"unknown", PROBE_CLASS_ERROR, "unknown"},
 };
 
 const struct probe_status_info *probe_status_info(enum probe_status status)
