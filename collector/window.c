@@ -1,0 +1,328 @@
+/*
+ * Sample windows: a chained hash table from series id to a ring buffer of samples kept
+ * in time order. A ring grows by doubling up to the store's sample cap and drops samples
+ * older than the history on every append, so its memory follows the probe's interval.
+ */
+#include "collector/window.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector/xalloc.h"
+
+struct window {
+	uint64_t id;
+	struct window *next;
+	struct expr_sample *ring;
+	uint32_t head; /* index of the oldest sample */
+	uint32_t count;
+	uint32_t capacity;
+};
+
+struct window_store {
+	struct window **buckets;
+	size_t bucket_count; /* a power of two */
+	size_t count;
+	size_t ring_bytes;
+	int64_t history_ms;
+	size_t max_samples;
+	const struct series_registry *reg;
+};
+
+struct window_store *window_store_new(int64_t history_ms, size_t max_samples)
+{
+	struct window_store *ws = xcalloc(1, sizeof(*ws));
+
+	ws->bucket_count = 1024;
+	ws->buckets = xcalloc(ws->bucket_count, sizeof(*ws->buckets));
+	ws->history_ms = history_ms > 0 ? history_ms : 0;
+	ws->max_samples = max_samples < 2                ? 2
+			  : max_samples > UINT32_MAX / 2 ? UINT32_MAX / 2
+							 : max_samples;
+	return ws;
+}
+
+void window_store_free(struct window_store *ws)
+{
+	if (ws == NULL)
+		return;
+	for (size_t i = 0; i < ws->bucket_count; i++) {
+		struct window *w = ws->buckets[i];
+
+		while (w != NULL) {
+			struct window *next = w->next;
+
+			free(w->ring);
+			free(w);
+			w = next;
+		}
+	}
+	free(ws->buckets);
+	free(ws);
+}
+
+void window_store_set_history(struct window_store *ws, int64_t history_ms)
+{
+	ws->history_ms = history_ms > 0 ? history_ms : 0;
+}
+
+size_t window_series_overhead(void)
+{
+	return sizeof(struct window) + sizeof(struct window *);
+}
+
+static size_t bucket_of(const struct window_store *ws, uint64_t id)
+{
+	/* Ids are sequential: a multiplicative hash spreads them over the buckets. */
+	return (size_t)((id * 0x9e3779b97f4a7c15ULL) >> 20) & (ws->bucket_count - 1);
+}
+
+static struct window *lookup(const struct window_store *ws, uint64_t id)
+{
+	for (struct window *w = ws->buckets[bucket_of(ws, id)]; w != NULL; w = w->next)
+		if (w->id == id)
+			return w;
+	return NULL;
+}
+
+static void rehash(struct window_store *ws)
+{
+	size_t old_count = ws->bucket_count;
+	struct window **old = ws->buckets;
+
+	ws->bucket_count *= 2;
+	ws->buckets = xcalloc(ws->bucket_count, sizeof(*ws->buckets));
+	for (size_t i = 0; i < old_count; i++) {
+		struct window *w = old[i];
+
+		while (w != NULL) {
+			struct window *next = w->next;
+			size_t b = bucket_of(ws, w->id);
+
+			w->next = ws->buckets[b];
+			ws->buckets[b] = w;
+			w = next;
+		}
+	}
+	free(old);
+}
+
+static struct expr_sample *at(const struct window *w, uint32_t i)
+{
+	return &w->ring[(w->head + i) % w->capacity];
+}
+
+static void resize(struct window_store *ws, struct window *w, uint32_t capacity)
+{
+	struct expr_sample *ring = xmalloc(capacity * sizeof(*ring));
+
+	for (uint32_t i = 0; i < w->count; i++)
+		ring[i] = *at(w, i);
+	free(w->ring);
+	ws->ring_bytes -= w->capacity * sizeof(*ring);
+	ws->ring_bytes += capacity * sizeof(*ring);
+	w->ring = ring;
+	w->capacity = capacity;
+	w->head = 0;
+}
+
+static void push(struct window_store *ws, struct window *w, int64_t time_ms, double value)
+{
+	int64_t oldest = time_ms - ws->history_ms;
+
+	while (w->count > 0 && at(w, 0)->time_ms < oldest) {
+		w->head = (w->head + 1) % w->capacity;
+		w->count--;
+	}
+	if (w->capacity > 8 && w->count < w->capacity / 4)
+		resize(ws, w, w->capacity / 2);
+	if (w->count == w->capacity) {
+		if (w->capacity < ws->max_samples) {
+			size_t grown = w->capacity ? (size_t)w->capacity * 2 : 4;
+
+			resize(ws, w,
+			       (uint32_t)(grown < ws->max_samples ? grown : ws->max_samples));
+		} else {
+			w->head = (w->head + 1) % w->capacity;
+			w->count--;
+		}
+	}
+	*at(w, w->count) = (struct expr_sample){time_ms, value};
+	w->count++;
+}
+
+int window_append(struct window_store *ws, const struct series *s, int64_t time_ms, double value)
+{
+	struct window *w = lookup(ws, s->id);
+
+	if (w == NULL) {
+		size_t b;
+
+		if (ws->count >= ws->bucket_count)
+			rehash(ws);
+		b = bucket_of(ws, s->id);
+		w = xcalloc(1, sizeof(*w));
+		w->id = s->id;
+		w->next = ws->buckets[b];
+		ws->buckets[b] = w;
+		ws->count++;
+	}
+	if (w->count > 0 && time_ms <= at(w, w->count - 1)->time_ms)
+		return -1;
+	/* Only window_mark_stale() may write the marker's bit pattern. */
+	if (isnan(value))
+		value = NAN;
+	push(ws, w, time_ms, value);
+	return 0;
+}
+
+void window_mark_stale(struct window_store *ws, const struct series *s, int64_t time_ms)
+{
+	struct window *w = lookup(ws, s->id);
+	const struct expr_sample *last;
+
+	if (w == NULL || w->count == 0)
+		return;
+	last = at(w, w->count - 1);
+	if (expr_is_stale_marker(last->value))
+		return;
+	if (time_ms <= last->time_ms)
+		time_ms = last->time_ms + 1;
+	push(ws, w, time_ms, expr_stale_marker());
+}
+
+void window_forget(struct window_store *ws, const struct series *s)
+{
+	struct window **link = &ws->buckets[bucket_of(ws, s->id)];
+
+	for (; *link != NULL; link = &(*link)->next) {
+		struct window *w = *link;
+
+		if (w->id != s->id)
+			continue;
+		*link = w->next;
+		ws->ring_bytes -= w->capacity * sizeof(*w->ring);
+		ws->count--;
+		free(w->ring);
+		free(w);
+		return;
+	}
+}
+
+size_t window_sample_count(const struct window_store *ws, const struct series *s)
+{
+	const struct window *w = lookup(ws, s->id);
+
+	return w != NULL ? w->count : 0;
+}
+
+size_t window_series_count(const struct window_store *ws)
+{
+	return ws->count;
+}
+
+size_t window_memory_bytes(const struct window_store *ws)
+{
+	return sizeof(*ws) + ws->bucket_count * sizeof(*ws->buckets) +
+	       ws->count * sizeof(struct window) + ws->ring_bytes;
+}
+
+/* ---- the expression source ---- */
+
+static bool name_passes(const struct expr_matcher *m, size_t count, const char *name)
+{
+	for (size_t i = 0; i < count; i++)
+		if (strcmp(m[i].name, "__name__") == 0 && !expr_matcher_matches(&m[i], name))
+			return false;
+	return true;
+}
+
+static void select_family(struct window_store *ws, const struct series_family *fam,
+			  const struct expr_matcher *m, size_t count, expr_series_fn fn, void *arg)
+{
+	for (size_t i = 0; i < fam->count; i++) {
+		const struct series *s = fam->series[i];
+		const struct window *w = lookup(ws, s->id);
+		bool pass = w != NULL && w->count > 0;
+		struct expr_series es;
+
+		for (size_t k = 0; pass && k < count; k++)
+			if (strcmp(m[k].name, "__name__") != 0)
+				pass = expr_matcher_matches(&m[k], series_label(s, m[k].name));
+		if (!pass)
+			continue;
+		es = (struct expr_series){fam->name, s->labels, s->label_count, w};
+		fn(arg, &es);
+	}
+}
+
+static void source_select(void *ctx, const struct expr_matcher *m, size_t count, expr_series_fn fn,
+			  void *arg)
+{
+	struct window_store *ws = ctx;
+	size_t families = series_registry_family_count(ws->reg);
+	const char *exact = NULL;
+
+	for (size_t i = 0; i < count && exact == NULL; i++)
+		if (m[i].op == EXPR_MATCH_EQUAL && strcmp(m[i].name, "__name__") == 0)
+			exact = m[i].value;
+	if (exact != NULL) {
+		/* Families are sorted by name: find the one family by bisection. */
+		size_t lo = 0;
+		size_t hi = families;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int c = strcmp(series_registry_family(ws->reg, mid)->name, exact);
+
+			if (c == 0) {
+				struct series_family *fam = series_registry_family(ws->reg, mid);
+
+				if (name_passes(m, count, fam->name))
+					select_family(ws, fam, m, count, fn, arg);
+				return;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return;
+	}
+	for (size_t i = 0; i < families; i++) {
+		struct series_family *fam = series_registry_family(ws->reg, i);
+
+		if (name_passes(m, count, fam->name))
+			select_family(ws, fam, m, count, fn, arg);
+	}
+}
+
+static void source_read(void *ctx, const void *handle, int64_t from_ms, int64_t to_ms,
+			struct expr_sample_buffer *buf)
+{
+	const struct window *w = handle;
+	uint32_t lo = 0;
+	uint32_t hi = w->count;
+
+	(void)ctx;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (at(w, mid)->time_ms < from_ms)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (uint32_t i = lo; i < w->count && at(w, i)->time_ms <= to_ms; i++)
+		expr_sample_buffer_append(buf, at(w, i)->time_ms, at(w, i)->value);
+}
+
+void window_source(struct window_store *ws, const struct series_registry *reg,
+		   struct expr_source *src)
+{
+	ws->reg = reg;
+	src->ctx = ws;
+	src->select = source_select;
+	src->read = source_read;
+}
