@@ -27,7 +27,8 @@
 
 struct http_state {
 	struct http_options *opts;
-	CURL *easy; /* created on the first run, then reused */
+	char *target; /* the URL with any user:password@ part replaced, for log lines */
+	CURL *easy;   /* created on the first run, then reused */
 	struct curl_slist *headers;
 	struct curl_slist *connect_to;
 	struct probe_run *run; /* the run in flight, NULL between runs */
@@ -427,6 +428,26 @@ static void http_cancel(struct probe_run *run, void *state)
 	emit_certificates(st, run);
 }
 
+/* Returns a copy of url whose credentials (scheme://user:password@host) are replaced, so
+ * that a URL with a password in it never reaches a log line. */
+static char *redact_userinfo(const char *url)
+{
+	const char *scheme_end = strstr(url, "://");
+	const char *authority;
+	const char *at = NULL;
+
+	if (scheme_end == NULL)
+		return xstrdup(url);
+	authority = scheme_end + 3;
+	for (const char *p = authority; *p != '\0' && strchr("/?#", *p) == NULL; p++) {
+		if (*p == '@')
+			at = p;
+	}
+	if (at == NULL)
+		return xstrdup(url);
+	return xasprintf("%.*sREDACTED%s", (int)(authority - url), url, at);
+}
+
 static int http_parse(struct cfg_map *options, void **state)
 {
 	struct http_options *o = http_options_parse(options);
@@ -436,6 +457,7 @@ static int http_parse(struct cfg_map *options, void **state)
 		return -1;
 	st = xcalloc(1, sizeof(*st));
 	st->opts = o;
+	st->target = redact_userinfo(o->url);
 	st->keep_body = o->must_match_count + o->must_not_match_count > 0;
 	throttle_init(&st->setup_errors, THROTTLE_DEFAULT_INITIAL_MS, THROTTLE_DEFAULT_MAX_MS);
 	curlev_ref();
@@ -456,9 +478,17 @@ static void http_free(void *state)
 	curl_slist_free_all(st->headers);
 	curl_slist_free_all(st->connect_to);
 	http_options_free(st->opts);
+	free(st->target);
 	free(st->body);
 	free(st);
 	curlev_unref();
+}
+
+static const char *http_target(const void *state)
+{
+	const struct http_state *st = state;
+
+	return st->target;
 }
 
 const struct probe_type probe_type_http = {
@@ -467,4 +497,5 @@ const struct probe_type probe_type_http = {
     .start = http_start,
     .cancel = http_cancel,
     .free = http_free,
+    .target = http_target,
 };

@@ -376,3 +376,16 @@ def test_http2_through_nginx(tmp_path, certs):
     assert results["h11"][0] == "ok"
     assert value(samples, "probe_http_version", "h11") == 1.1
     assert os.path.exists(nginx.pidfile) or nginx.proc.poll() is not None
+
+
+def test_url_credentials_never_logged(tmp_path):
+    config = tmp_path / "tocsin.yml"
+    config.write_text("probes:\n"
+                      "  - name: creds\n"
+                      "    type: http\n"
+                      "    url: http://bob:s3cr3t-pw@127.0.0.1:1/health\n")
+    proc = subprocess.run([tocsind_path(), "--once", "--log-level", "debug", "--config",
+                           str(config)], capture_output=True, text=True, timeout=30)
+    out = proc.stdout + proc.stderr
+    assert "target=http://REDACTED@127.0.0.1:1/health" in out, out
+    assert "s3cr3t-pw" not in out, out
