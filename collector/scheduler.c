@@ -139,6 +139,8 @@ static void arm_timer(struct sched_probe *p)
 	uint64_t delay = p->next_ms > now ? p->next_ms - now : 0;
 	struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
 
+	/* The delay was computed from the clock now, not from the loop's cached time. */
+	event_base_update_cache_time(p->sched->base);
 	evtimer_add(p->timer, &tv);
 }
 
@@ -428,8 +430,11 @@ static void turn(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	/* Next turn on the probe's grid, missed turns skipped; fast while failing. */
-	p->next_ms = next_regular_turn(p, now);
+	/* Next turn on the probe's grid, missed turns skipped; fast while failing. libevent
+	 * measures timeouts from its cached loop time, so a timer can fire a little before
+	 * the intended turn: count from that turn then, or the next one would come at once
+	 * and find this run still in flight. */
+	p->next_ms = next_regular_turn(p, now > p->next_ms ? now : p->next_ms);
 	if (p->last_ok == 0 && p->fast_interval_ms != 0 && now + p->fast_interval_ms < p->next_ms)
 		p->next_ms = now + p->fast_interval_ms;
 	arm_timer(p);

@@ -10,6 +10,7 @@
 
 #include "collector/hash.h"
 #include "collector/log.h"
+#include "collector/utf8.h"
 #include "collector/xalloc.h"
 
 struct series_registry {
@@ -181,6 +182,7 @@ static struct series_family *family_get(struct series_registry *reg, const struc
 	fam = xcalloc(1, sizeof(*fam));
 	fam->name = xstrdup(desc->name);
 	fam->help = xstrdup(desc->help != NULL ? desc->help : desc->name);
+	utf8_repair(fam->help);
 	fam->type = desc->type;
 	reg->families = xreallocarray_grow(reg->families, &reg->family_capacity,
 					   reg->family_count + 1, sizeof(*reg->families));
@@ -230,6 +232,28 @@ static bool labels_valid(const char *metric, const struct label *sorted, size_t 
 	return true;
 }
 
+/*
+ * Label values must be UTF-8 in the exposition format, and one bad byte from a plugin
+ * would make the whole scrape fail. Values with invalid bytes are replaced, in `sorted`,
+ * by repaired copies ('?' for each bad byte) before lookup, so that the same raw value
+ * always finds the same series. Returns the copies to free, or NULL when none was needed.
+ */
+static char **repair_values(struct label *sorted, size_t count)
+{
+	char **copies = NULL;
+
+	for (size_t i = 0; i < count; i++) {
+		if (utf8_valid(sorted[i].value))
+			continue;
+		if (copies == NULL)
+			copies = xcalloc(count, sizeof(*copies));
+		copies[i] = xstrdup(sorted[i].value);
+		utf8_repair(copies[i]);
+		sorted[i].value = copies[i];
+	}
+	return copies;
+}
+
 struct series *series_intern(struct series_registry *reg, const struct metric_desc *desc,
 			     const struct label *labels, size_t label_count)
 {
@@ -237,6 +261,7 @@ struct series *series_intern(struct series_registry *reg, const struct metric_de
 	struct label *sorted = label_count <= 16 ? stack : xmalloc(label_count * sizeof(*sorted));
 	struct series *s = NULL;
 	struct series_family *fam;
+	char **repaired = NULL;
 	uint64_t h;
 	size_t at;
 
@@ -248,6 +273,7 @@ struct series *series_intern(struct series_registry *reg, const struct metric_de
 		memcpy(sorted, labels, label_count * sizeof(*sorted));
 		qsort(sorted, label_count, sizeof(*sorted), label_compare);
 	}
+	repaired = repair_values(sorted, label_count);
 
 	h = series_key_hash(desc->name, sorted, label_count);
 	at = h & (reg->bucket_count - 1);
@@ -284,6 +310,11 @@ struct series *series_intern(struct series_registry *reg, const struct metric_de
 	if (reg->count > reg->bucket_count)
 		registry_grow(reg);
 out:
+	if (repaired != NULL) {
+		for (size_t i = 0; i < label_count; i++)
+			free(repaired[i]);
+		free(repaired);
+	}
 	if (sorted != stack)
 		free(sorted);
 	return s;

@@ -14,6 +14,7 @@
 #include "collector/cfg.h"
 #include "collector/xalloc.h"
 #include "probes/probe.h"
+#include "collector/utf8.h"
 #include "probes/procfs.h"
 
 /*
@@ -548,7 +549,7 @@ static char *label_value(const char *name)
 {
 	char *value = xstrdup(name);
 
-	procfs_utf8_repair(value);
+	utf8_repair(value);
 	return value;
 }
 

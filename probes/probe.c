@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "collector/utf8.h"
 #include "collector/xalloc.h"
 
 #define PROBE_REASON_MAX 256
@@ -163,6 +164,8 @@ static void probe_run_end(struct probe_run *run, enum probe_status status, const
 	/* An empty reason reads badly in logs and --once: fall back to the status text. */
 	snprintf(run->reason, sizeof(run->reason), "%s",
 		 *reason != '\0' ? reason : probe_status_info(status)->text);
+	/* Reasons quote plugin output and server messages: keep logs and labels UTF-8. */
+	utf8_repair(run->reason);
 	if (run->done != NULL)
 		run->done(run, run->done_arg);
 }

@@ -261,13 +261,6 @@ int procfs_parse_netdev(const char *text, struct procfs_netdevs *out, struct pro
 int procfs_read_netdev(const char *root, struct procfs_netdevs *out, struct procfs_report *report);
 void procfs_netdevs_free(struct procfs_netdevs *n);
 
-/*
- * Replaces, in place, each byte that is not part of a valid UTF-8 sequence with '?'.
- * Names from the kernel are arbitrary bytes, and a label value must be UTF-8. Returns the
- * number of bytes replaced.
- */
-size_t procfs_utf8_repair(char *text);
-
 /* Filesystem figures for one mount point, from statvfs(3). */
 struct procfs_fs_stats {
 	uint64_t size_bytes;

@@ -367,3 +367,22 @@ def test_missing_command_fails_run(daemon_factory, tmp_path):
     wait_for(lambda: 'probe=missing' in d.log_text() and "status=not_found" in d.log_text(),
              timeout=15, what="not_found status")
     assert http_get(d.url + "/metrics")[0] == 200
+
+
+def test_invalid_utf8_output_keeps_metrics_valid(daemon_factory, tmp_path):
+    # Plugin output is arbitrary bytes; one bad byte in a label must not break the scrape.
+    plugin = write_plugin(tmp_path, "badutf.sh",
+                          "printf 'CRITICAL - bad \\377\\376 text | "
+                          "'\"'\"'\\303(lab'\"'\"'=1;; ok=3s;4;5\\n'\nexit 2\n")
+    d = daemon_factory(config(f"  - {{name: badutf, type: exec, command: [{plugin}]}}\n"))
+
+    def scrape():
+        status, _, body = http_get(d.url + "/metrics")  # decodes as UTF-8 or raises
+        return "tocsin_exec_perfdata{" in body and body
+
+    body = wait_for(scrape, timeout=20, what="perfdata series")
+    assert sample(body, "tocsin_exec_perfdata", label="?(lab") == "1", body
+    failure = [line for line in body.splitlines()
+               if line.startswith("tocsin_probe_last_failure_info{")]
+    assert len(failure) == 1, body
+    assert "bad ?? text" in failure[0], failure

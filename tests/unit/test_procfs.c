@@ -22,6 +22,7 @@
 #include "collector/cfg.h"
 #include "collector/xalloc.h"
 #include "probes/probe.h"
+#include "collector/utf8.h"
 #include "probes/procfs.h"
 
 /* Fixture trees live in tests/fixtures; `make check` passes their path in TOCSIN_FIXTURES. */
@@ -651,7 +652,7 @@ static void test_utf8_repair_table(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char *text = xstrdup(cases[i].input);
 
-		assert_int_equal(procfs_utf8_repair(text), cases[i].replaced);
+		assert_int_equal(utf8_repair(text), cases[i].replaced);
 		assert_string_equal(text, cases[i].output);
 		free(text);
 	}

@@ -102,6 +102,22 @@ static void invalid_names_rejected(void **state)
 	series_registry_free(reg);
 }
 
+static void invalid_utf8_values_repaired(void **state)
+{
+	struct series_registry *reg = series_registry_new();
+	struct label bad = {"label", "\xc3(lab\xff"};
+	struct series *s1 = series_intern(reg, &load1, &bad, 1);
+	struct series *s2 = series_intern(reg, &load1, &bad, 1);
+
+	(void)state;
+	assert_non_null(s1);
+	assert_string_equal(series_label(s1, "label"), "?(lab?");
+	/* The same raw bytes find the same series: no new series per run. */
+	assert_ptr_equal(s1, s2);
+	assert_int_equal(series_registry_count(reg), 1);
+	series_registry_free(reg);
+}
+
 static void type_conflict_rejected(void **state)
 {
 	struct series_registry *reg = series_registry_new();
@@ -169,6 +185,7 @@ int main(void)
 	    cmocka_unit_test(families_sorted_and_grouped),
 	    cmocka_unit_test(new_series_stale_until_set),
 	    cmocka_unit_test(invalid_names_rejected),
+	    cmocka_unit_test(invalid_utf8_values_repaired),
 	    cmocka_unit_test(type_conflict_rejected),
 	    cmocka_unit_test(remove_drops_empty_family),
 	    cmocka_unit_test(many_series_survive_growth),
