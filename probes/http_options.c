@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "collector/cfg.h"
+#include "collector/secret.h"
 #include "collector/xalloc.h"
 
 /* Longest secret read from a password or token file. */
@@ -254,42 +255,6 @@ static void read_regexes(struct cfg_map *m, const char *key, struct http_regex *
 	cfg_strv_free(items);
 }
 
-/* Reads a secret from a file: trailing line breaks are dropped, the text never logged. */
-static char *read_secret_file(struct cfg_map *m, const char *key, const char *path)
-{
-	char buf[HTTP_SECRET_MAX + 1];
-	char q[CFG_QUOTE_SIZE];
-	ssize_t n;
-	size_t len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		cfg_error(m, key, "cannot open %s: %s", cfg_quote(path, q, sizeof(q)),
-			  strerror(errno));
-		return NULL;
-	}
-	while (len < sizeof(buf) && (n = read(fd, buf + len, sizeof(buf) - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	if (len > HTTP_SECRET_MAX) {
-		cfg_error(m, key, "%s is longer than %d bytes", cfg_quote(path, q, sizeof(q)),
-			  HTTP_SECRET_MAX);
-		explicit_bzero(buf, sizeof(buf));
-		return NULL;
-	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		len--;
-	buf[len] = '\0';
-	if (len == 0 || memchr(buf, '\0', len) != NULL || strpbrk(buf, "\r\n") != NULL) {
-		cfg_error(m, key, "%s must hold one line of text", cfg_quote(path, q, sizeof(q)));
-		explicit_bzero(buf, sizeof(buf));
-		return NULL;
-	}
-	char *secret = xstrdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	return secret;
-}
-
 static void read_auth(struct cfg_map *m, struct http_options *o, bool *failed)
 {
 	struct cfg_map auth;
@@ -306,7 +271,8 @@ static void read_auth(struct cfg_map *m, struct http_options *o, bool *failed)
 		}
 		rc = cfg_get_string(&auth, "password_file", &path);
 		if (rc == 1)
-			o->password = read_secret_file(&auth, "password_file", path);
+			o->password =
+			    secret_read_file(&auth, "password_file", path, HTTP_SECRET_MAX);
 		else if (rc == 0)
 			o->password = xstrdup(""); /* a user name alone is valid basic auth */
 		if (rc < 0 || (rc == 1 && o->password == NULL))
@@ -318,7 +284,7 @@ static void read_auth(struct cfg_map *m, struct http_options *o, bool *failed)
 
 	rc = cfg_get_string(m, "bearer_token_file", &path);
 	if (rc == 1) {
-		o->bearer_token = read_secret_file(m, "bearer_token_file", path);
+		o->bearer_token = secret_read_file(m, "bearer_token_file", path, HTTP_SECRET_MAX);
 		if (o->bearer_token == NULL)
 			*failed = true;
 		if (o->username != NULL) {
@@ -574,13 +540,6 @@ static void free_regexes(struct http_regex *list, size_t count)
 	free(list);
 }
 
-static void free_secret(char *s)
-{
-	if (s != NULL)
-		explicit_bzero(s, strlen(s));
-	free(s);
-}
-
 void http_options_free(struct http_options *o)
 {
 	if (o == NULL)
@@ -601,8 +560,8 @@ void http_options_free(struct http_options *o)
 	free(o->key_file);
 	free(o->server_name);
 	free(o->username);
-	free_secret(o->password);
-	free_secret(o->bearer_token);
+	secret_free(o->password);
+	secret_free(o->bearer_token);
 	free(o->proxy);
 	free(o);
 }

@@ -181,8 +181,10 @@ def test_slow_response_times_out(tmp_path, server):
 def test_methods_auth_and_headers(tmp_path, server):
     password = tmp_path / "password"
     password.write_text("s3cret\n")
+    password.chmod(0o600)
     token = tmp_path / "token"
     token.write_text("tok-123\n")
+    token.chmod(0o640)
     server.server.accepted_auth.update({"Basic dXNlcjpzM2NyZXQ=", "Bearer tok-123"})
     cfg = (probe("post", server.url("/post"),
                  'method: POST\nbody: "ping"\nbody_must_match: ["method=POST body=ping"]')

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -172,6 +173,35 @@ static void secret_file_is_read_and_trimmed(void **state)
 	assert_string_equal(o->username, "u");
 	assert_string_equal(o->password, "hunter2");
 	http_options_free(o);
+	unlink(path);
+}
+
+static void secret_file_readable_by_others_rejected(void **state)
+{
+	char path[] = "/tmp/tocsin-test-secret-XXXXXX";
+	int fd = mkstemp(path);
+	char yaml[256];
+	char expected[512];
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "hunter2\n", 8), 8);
+	close(fd);
+	assert_int_equal(chmod(path, 0644), 0);
+	snprintf(yaml, sizeof(yaml), "url: http://x/\nbearer_token_file: %s\n", path);
+	snprintf(expected, sizeof(expected),
+		 "t.yml:2:20: bearer_token_file: \"%s\" is accessible by others (mode 0644); run "
+		 "chmod o-rwx on it",
+		 path);
+	{
+		char errors[2048];
+		struct http_options *o = parse(yaml, errors, sizeof(errors));
+
+		if (o != NULL)
+			http_options_free(o);
+		assert_null(o);
+		assert_string_equal(errors, expected);
+	}
 	unlink(path);
 }
 
@@ -399,6 +429,7 @@ int main(void)
 	    cmocka_unit_test(options_all_accepted),
 	    cmocka_unit_test(options_errors_name_location_and_value),
 	    cmocka_unit_test(secret_file_is_read_and_trimmed),
+	    cmocka_unit_test(secret_file_readable_by_others_rejected),
 	    cmocka_unit_test(status_classes_and_codes),
 	    cmocka_unit_test(status_items_rejected),
 	    cmocka_unit_test(regexes_match_raw_bodies),
