@@ -11,7 +11,16 @@
  * command exited and both pipes reached end of file; when a descendant keeps a pipe open
  * after the command exited, the run ends EXEC_DRAIN_MS later and the group is killed.
  * On timeout the group gets SIGTERM, then SIGKILL after kill_after.
+ *
+ * A descendant can leave the group (setsid, setpgid) and outlive its command. At the
+ * first run tocsind makes itself a child subreaper, so such orphans become its children:
+ * when a command's group is killed, every child of tocsind that is neither a command nor
+ * in a running command's group is killed too, and every zombie that is not a command's
+ * is reaped at once. At exit (also after --once) the commands still running get the rest
+ * of their kill_after after SIGTERM, then everything is killed and reaped before tocsind
+ * returns, so nothing is left to PID 1.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -20,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "collector/cfg.h"
@@ -39,6 +50,8 @@ extern char **environ;
 #define EXEC_NAGIOS_OUTPUT_DEFAULT     (8u * 1024)
 #define EXEC_PROMETHEUS_OUTPUT_DEFAULT (1024u * 1024)
 #define EXEC_KILL_AFTER_DEFAULT_MS     2000u
+/* At exit, how long a process may take to die after SIGKILL before tocsind gives up. */
+#define EXEC_EXIT_REAP_MS 2000u
 
 enum exec_mode {
 	EXEC_MODE_NAGIOS,
@@ -87,6 +100,7 @@ struct exec_child {
 	struct probe_run *run;    /* NULL once detached */
 	struct exec_state *state; /* NULL once detached */
 	uint64_t kill_after_ms;
+	uint64_t kill_at_ms; /* when SIGKILL follows the SIGTERM of a cancel; 0 before */
 };
 
 /* Every child not yet reaped, and the one SIGCHLD event of the process. */
@@ -95,9 +109,12 @@ static struct {
 	struct event *sigchld;
 	struct exec_child *children;
 	bool atexit_registered;
+	bool subreaper; /* orphaned descendants of commands are reparented to tocsind */
 } reaper;
 
 static void child_progress(struct exec_child *child);
+static void strays_kill(void);
+static void strays_reap(void);
 
 static void pipe_close(struct exec_pipe *p)
 {
@@ -140,13 +157,174 @@ static void child_reap(struct exec_child *child)
 	/* Only called once the child is a zombie, so WNOHANG loses nothing. */
 	while (waitpid(child->pid, &status, WNOHANG) < 0 && errno == EINTR)
 		;
+	child->pid = 0;
+	strays_kill();
+	strays_reap();
 }
 
-/* Kills the group of an unreaped leader at exit, so that no command outlives tocsind. */
-static void reaper_kill_all(void)
+static struct exec_child *child_find(pid_t pid)
 {
 	for (struct exec_child *c = reaper.children; c != NULL; c = c->next)
-		kill(-c->pid, SIGKILL);
+		if (c->pid == pid)
+			return c;
+	return NULL;
+}
+
+/*
+ * Reaps the zombies that are not a command's: descendants that tocsind adopted as
+ * subreaper. waitid(P_ALL, WNOWAIT) shows one zombie at a time. A command's zombie is
+ * left for its own bookkeeping, so it hides the zombies after it until child_reap()
+ * calls this again.
+ */
+static void strays_reap(void)
+{
+	for (int i = 0; i < 4096; i++) {
+		siginfo_t info;
+
+		memset(&info, 0, sizeof(info));
+		if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0)
+			return;
+		if (child_find(info.si_pid) != NULL)
+			return;
+		while (waitpid(info.si_pid, NULL, WNOHANG) < 0 && errno == EINTR)
+			;
+	}
+}
+
+/* Reads the parent and process group of `pid` from /proc; -1 when it is gone. */
+static int proc_parent_group(const char *pid, pid_t *ppid, pid_t *pgrp)
+{
+	char path[64];
+	char stat[512];
+	const char *close_paren;
+	ssize_t n;
+	int fd;
+	char state;
+	int parent;
+	int group;
+
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, stat, sizeof(stat) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	stat[n] = '\0';
+	/* The command name may contain spaces and parentheses: parse after the last ')'. */
+	close_paren = strrchr(stat, ')');
+	if (close_paren == NULL ||
+	    sscanf(close_paren + 1, " %c %d %d", &state, &parent, &group) != 3)
+		return -1;
+	*ppid = (pid_t)parent;
+	*pgrp = (pid_t)group;
+	return 0;
+}
+
+/*
+ * Kills every child of tocsind that is not a command and not in the group of a known
+ * command: an orphan that left its command's group. Such a child is unreaped, so its pid
+ * (and a group it leads) cannot have been reused. /proc is scanned because
+ * /proc/PID/task/TID/children needs CONFIG_PROC_CHILDREN, which kernels may lack.
+ */
+static void strays_kill(void)
+{
+	pid_t self = getpid();
+	struct dirent *entry;
+	DIR *dir;
+
+	if (!reaper.subreaper)
+		return;
+	dir = opendir("/proc");
+	if (dir == NULL)
+		return;
+	while ((entry = readdir(dir)) != NULL) {
+		pid_t pid;
+		pid_t ppid;
+		pid_t pgrp;
+
+		if (entry->d_name[0] < '1' || entry->d_name[0] > '9')
+			continue;
+		pid = (pid_t)strtol(entry->d_name, NULL, 10);
+		if (proc_parent_group(entry->d_name, &ppid, &pgrp) < 0 || ppid != self ||
+		    child_find(pid) != NULL || child_find(pgrp) != NULL)
+			continue;
+		kill(pgrp == pid ? -pid : pid, SIGKILL);
+	}
+	closedir(dir);
+}
+
+static void pause_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Polls whether a command exited, without reaping it. */
+static bool child_poll_exit(struct exec_child *c)
+{
+	siginfo_t info;
+
+	if (c->exited)
+		return true;
+	memset(&info, 0, sizeof(info));
+	if (waitid(P_PID, (id_t)c->pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0)
+		c->exited = errno == ECHILD;
+	else
+		c->exited = info.si_pid == c->pid;
+	return c->exited;
+}
+
+/*
+ * At exit (the daemon's or --once's), so that no command outlives tocsind and no zombie
+ * is left to PID 1: a command whose run was cancelled gets the rest of its kill_after to
+ * end after SIGTERM; then every group left is killed, and every child reaped, each wait
+ * bounded. The loop is gone by now, so this polls.
+ */
+static void reaper_exit(void)
+{
+	uint64_t deadline = 0;
+	bool waiting = true;
+
+	for (struct exec_child *c = reaper.children; c != NULL; c = c->next)
+		if (c->pid > 0 && !child_poll_exit(c) && c->kill_at_ms > deadline)
+			deadline = c->kill_at_ms;
+	while (waiting && probe_now_ms() < deadline) {
+		waiting = false;
+		for (struct exec_child *c = reaper.children; c != NULL; c = c->next)
+			waiting |= c->pid > 0 && c->kill_at_ms != 0 && !child_poll_exit(c);
+		if (waiting)
+			pause_ms(10);
+	}
+	for (struct exec_child *c = reaper.children; c != NULL; c = c->next)
+		if (c->pid > 0)
+			kill(-c->pid, SIGKILL);
+	deadline = probe_now_ms() + EXEC_EXIT_REAP_MS;
+	do {
+		waiting = false;
+		for (struct exec_child *c = reaper.children; c != NULL; c = c->next) {
+			if (c->pid <= 0)
+				continue;
+			if (waitpid(c->pid, NULL, WNOHANG) == 0) {
+				waiting = true;
+				continue;
+			}
+			c->pid = 0;
+		}
+		strays_kill();
+		strays_reap();
+		if (!waiting && reaper.subreaper) {
+			siginfo_t info;
+
+			/* Any child left is a stray that strays_kill() just killed. */
+			memset(&info, 0, sizeof(info));
+			waiting = waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0;
+		}
+		if (waiting)
+			pause_ms(5);
+	} while (waiting && probe_now_ms() < deadline);
 }
 
 static void on_sigchld(evutil_socket_t sig, short what, void *arg)
@@ -183,6 +361,7 @@ static void on_sigchld(evutil_socket_t sig, short what, void *arg)
 		}
 		child_progress(c);
 	}
+	strays_reap();
 }
 
 static int reaper_attach(struct event_base *base)
@@ -198,8 +377,16 @@ static int reaper_attach(struct event_base *base)
 		return -1;
 	reaper.base = base;
 	if (!reaper.atexit_registered) {
-		atexit(reaper_kill_all);
+		atexit(reaper_exit);
 		reaper.atexit_registered = true;
+		/* Once per process: descendants that leave their group are reparented here. */
+		if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+			reaper.subreaper = true;
+		else
+			log_warn("exec", NULL,
+				 "cannot become a child subreaper (%s): processes that leave a "
+				 "command's process group outlive it",
+				 strerror(errno));
 	}
 	return 0;
 }
@@ -467,6 +654,7 @@ static void exec_cancel(struct probe_run *run, void *state)
 		return;
 	}
 	kill(-child->pid, SIGTERM);
+	child->kill_at_ms = probe_now_ms() + child->kill_after_ms;
 	tv.tv_sec = (time_t)(child->kill_after_ms / 1000);
 	tv.tv_usec = (suseconds_t)(child->kill_after_ms % 1000) * 1000;
 	evtimer_add(child->kill_timer, &tv);

@@ -78,17 +78,17 @@ static void emit_status(struct probe_run *run, const struct exec_result *res)
  * inside start..end: bound="inside_lower" and bound="inside_upper", both when finite.
  */
 static void emit_range(struct probe_run *run, const struct metric_desc *desc, struct label *labels,
-		       const struct perfdata_range *r, double scale)
+		       const struct perfdata_range *r, const struct perfdata_unit *unit)
 {
 	if (!r->present)
 		return;
 	if (isfinite(r->start) && (r->start_explicit || r->inside)) {
 		labels[2].value = r->inside ? "inside_lower" : "lower";
-		probe_run_emit(run, desc, labels, 3, r->start * scale);
+		probe_run_emit(run, desc, labels, 3, perfdata_unit_convert(unit, r->start));
 	}
 	if (isfinite(r->end)) {
 		labels[2].value = r->inside ? "inside_upper" : "upper";
-		probe_run_emit(run, desc, labels, 3, r->end * scale);
+		probe_run_emit(run, desc, labels, 3, perfdata_unit_convert(unit, r->end));
 	}
 }
 
@@ -98,13 +98,13 @@ static void emit_item(struct probe_run *run, const struct perfdata_item *item)
 	struct label labels[3] = {{"label", item->label}, {"uom", unit.name}, {"bound", ""}};
 
 	probe_run_emit(run, unit.counter ? &desc_counter : &desc_value, labels, 2,
-		       item->value * unit.scale);
-	emit_range(run, &desc_warning, labels, &item->warn, unit.scale);
-	emit_range(run, &desc_critical, labels, &item->crit, unit.scale);
+		       perfdata_unit_convert(&unit, item->value));
+	emit_range(run, &desc_warning, labels, &item->warn, &unit);
+	emit_range(run, &desc_critical, labels, &item->crit, &unit);
 	if (item->has_min)
-		probe_run_emit(run, &desc_min, labels, 2, item->min * unit.scale);
+		probe_run_emit(run, &desc_min, labels, 2, perfdata_unit_convert(&unit, item->min));
 	if (item->has_max)
-		probe_run_emit(run, &desc_max, labels, 2, item->max * unit.scale);
+		probe_run_emit(run, &desc_max, labels, 2, perfdata_unit_convert(&unit, item->max));
 }
 
 /* Emits every item whose label was not used by an earlier item; returns the repeats. */

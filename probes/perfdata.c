@@ -421,22 +421,28 @@ struct perfdata_unit perfdata_unit_lookup(const char *uom)
 		const char *uom;
 		struct perfdata_unit unit;
 	} units[] = {
-	    {"", {1, "", false}},
-	    {"s", {1, "seconds", false}},
-	    {"ms", {1e-3, "seconds", false}},
-	    {"us", {1e-6, "seconds", false}},
-	    {"%", {0.01, "ratio", false}},
-	    {"B", {1, "bytes", false}},
-	    {"KB", {1024.0, "bytes", false}},
-	    {"MB", {1024.0 * 1024, "bytes", false}},
-	    {"GB", {1024.0 * 1024 * 1024, "bytes", false}},
-	    {"TB", {1024.0 * 1024 * 1024 * 1024, "bytes", false}},
-	    {"c", {1, "", true}},
+	    {"", {1, 1, "", false}},
+	    {"s", {1, 1, "seconds", false}},
+	    {"ms", {1, 1e3, "seconds", false}},
+	    {"us", {1, 1e6, "seconds", false}},
+	    {"%", {1, 100, "ratio", false}},
+	    {"B", {1, 1, "bytes", false}},
+	    {"KB", {1024.0, 1, "bytes", false}},
+	    {"MB", {1024.0 * 1024, 1, "bytes", false}},
+	    {"GB", {1024.0 * 1024 * 1024, 1, "bytes", false}},
+	    {"TB", {1024.0 * 1024 * 1024 * 1024, 1, "bytes", false}},
+	    {"c", {1, 1, "", true}},
 	};
 
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (strcmp(units[i].uom, uom) == 0)
 			return units[i].unit;
 	}
-	return (struct perfdata_unit){1, uom, false};
+	return (struct perfdata_unit){1, 1, uom, false};
+}
+
+double perfdata_unit_convert(const struct perfdata_unit *unit, double value)
+{
+	/* The scales are powers of two and the divisors exact integers: one rounding each. */
+	return value * unit->scale / unit->divisor;
 }

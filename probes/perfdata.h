@@ -85,7 +85,13 @@ int perfdata_parse_range(const char *text, const char *uom, struct perfdata_rang
 
 /* How a unit of measurement is exported. */
 struct perfdata_unit {
-	double scale;     /* multiply value, thresholds, min and max by this */
+	/*
+	 * value * scale / divisor is the value in the base unit. Fractional factors are
+	 * divisors because 0.01 has no exact binary form: 94 * 0.01 is 0.9400000000000001,
+	 * while 94 / 100.0 is the double nearest 0.94.
+	 */
+	double scale;
+	double divisor;
 	const char *name; /* base unit for the uom label: "seconds", "bytes", "ratio", "" */
 	bool counter;     /* the unit was "c": a continuous counter */
 };
@@ -96,5 +102,8 @@ struct perfdata_unit {
  * sensitive; any other unit is returned with scale 1 and its own text as the name.
  */
 struct perfdata_unit perfdata_unit_lookup(const char *uom);
+
+/* Converts a value, threshold or bound written in `unit` to the base unit. */
+double perfdata_unit_convert(const struct perfdata_unit *unit, double value);
 
 #endif

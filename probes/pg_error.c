@@ -163,3 +163,31 @@ const char *pg_error_first_line(const char *message, char *buf, size_t size)
 	snprintf(buf, size, "%.*s", (int)length, start);
 	return buf;
 }
+
+void pg_status_throttle_init(struct pg_status_throttle *t)
+{
+	memset(t, 0, sizeof(*t));
+	throttle_init(&t->throttle, THROTTLE_DEFAULT_INITIAL_MS, THROTTLE_DEFAULT_MAX_MS);
+}
+
+bool pg_status_throttle_fail(struct pg_status_throttle *t, enum probe_status status,
+			     uint64_t now_ms, uint64_t *suppressed)
+{
+	t->failures++;
+	if (t->throttle.failing && status != t->status)
+		throttle_init(&t->throttle, t->throttle.initial_ms, t->throttle.max_ms);
+	t->status = status;
+	return throttle_fail(&t->throttle, now_ms, suppressed);
+}
+
+bool pg_status_throttle_ok(struct pg_status_throttle *t, uint64_t *failures)
+{
+	uint64_t count = t->failures;
+
+	t->failures = 0;
+	if (!throttle_ok(&t->throttle, NULL))
+		return false;
+	if (failures != NULL)
+		*failures = count;
+	return true;
+}

@@ -13,7 +13,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "collector/throttle.h"
 #include "probes/probe.h"
 
 /* A failure's status and a short human reason ("authentication failed"). */
@@ -57,5 +59,25 @@ void pg_error_classify_connect(const char *message, struct pg_error_class *out);
  * echo it. Returns buf.
  */
 const char *pg_error_first_line(const char *message, char *buf, size_t size);
+
+/*
+ * The log throttle of connection failures. Repeats of one status are throttled; a
+ * failure of another status starts the throttle afresh, so a new reason is logged at
+ * once. `failures` counts every failure since the last success, whatever its status.
+ */
+struct pg_status_throttle {
+	struct throttle throttle;
+	enum probe_status status; /* of the failures being throttled */
+	uint64_t failures;
+};
+
+void pg_status_throttle_init(struct pg_status_throttle *t);
+
+/* Like throttle_fail(): true when this failure is to be logged. */
+bool pg_status_throttle_fail(struct pg_status_throttle *t, enum probe_status status,
+			     uint64_t now_ms, uint64_t *suppressed);
+
+/* Like throttle_ok(): true when a success ends failures; then *failures is their count. */
+bool pg_status_throttle_ok(struct pg_status_throttle *t, uint64_t *failures);
 
 #endif

@@ -42,10 +42,10 @@ struct pg_state {
 	uint64_t step_started_us;
 	double connect_seconds; /* of the connection in use */
 	struct pg_server server;
-	uint64_t *query_errors; /* per built-in query, then per user query */
-	struct throttle connect_throttle;
-	struct throttle query_throttle;
-	char top_statements[16]; /* $1 of the statements query */
+	uint64_t *query_errors;                     /* per built-in query, then per user query */
+	struct pg_status_throttle connect_throttle; /* failures of the connection */
+	struct throttle *step_throttles; /* failures of each step's query, one per step */
+	char top_statements[16];         /* $1 of the statements query */
 };
 
 static const struct metric_desc m_up = {"pg_up", "1 when the server answered every required query.",
@@ -121,16 +121,21 @@ static void run_succeed(struct pg_state *st)
 
 /*
  * Ends the run as failed: `reason` is the short classified text, `message` libpq's or
- * the server's text, which only goes to the log (throttled).
+ * the server's text, which only goes to the log (throttled). A failure of the
+ * connection is throttled by its status, a failed query by the query's own throttle.
  */
-static void run_fail(struct pg_state *st, struct throttle *throttle,
-		     const struct pg_error_class *error, const char *context, const char *message)
+static void run_fail(struct pg_state *st, bool connection, const struct pg_error_class *error,
+		     const char *context, const char *message)
 {
 	struct probe_run *run = st->run;
 	uint64_t suppressed = 0;
+	uint64_t now = probe_now_ms();
 	char line[256];
+	bool logged = connection ? pg_status_throttle_fail(&st->connect_throttle, error->status,
+							   now, &suppressed)
+				 : throttle_fail(&st->step_throttles[st->step], now, &suppressed);
 
-	if (throttle_fail(throttle, probe_now_ms(), &suppressed))
+	if (logged)
 		log_warn("postgres", st->ids, "%s failed: %s: %s (%llu similar suppressed)",
 			 context, error->reason, pg_error_first_line(message, line, sizeof line),
 			 (unsigned long long)suppressed);
@@ -165,7 +170,7 @@ static void optional_failed(struct pg_state *st, const char *reason)
 	uint64_t suppressed = 0;
 
 	st->query_errors[st->step - STEP_BUILTIN]++;
-	if (throttle_fail(&st->query_throttle, probe_now_ms(), &suppressed))
+	if (throttle_fail(&st->step_throttles[st->step], probe_now_ms(), &suppressed))
 		log_warn("postgres", st->ids, "query %s failed: %s (%llu similar suppressed)",
 			 step_name(st, st->step), reason, (unsigned long long)suppressed);
 	step_next(st);
@@ -197,13 +202,14 @@ static void on_result(struct pg_conn *conn, const PGresult *res, const char *mes
 {
 	struct pg_state *st = arg;
 	struct pg_error_class error = {PROBE_STATUS_CONNECTION_LOST, "connection lost"};
+	uint64_t failures = 0;
 	char text[256];
 
 	if (res == NULL || pg_conn_broken(conn)) {
 		/* The session ended, whatever the result contains: reconnect at the next run. */
 		log_info("postgres", st->ids, "connection lost during query %s",
 			 step_name(st, st->step));
-		run_fail(st, &st->connect_throttle, &error, step_name(st, st->step), message);
+		run_fail(st, true, &error, step_name(st, st->step), message);
 		return;
 	}
 	if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
@@ -216,8 +222,7 @@ static void on_result(struct pg_conn *conn, const PGresult *res, const char *mes
 			optional_failed(st, text);
 			return;
 		}
-		run_fail(st, &st->query_throttle, &error, step_name(st, st->step),
-			 PQresultErrorMessage(res));
+		run_fail(st, false, &error, step_name(st, st->step), PQresultErrorMessage(res));
 		return;
 	}
 	if (result_use(st, res, text, sizeof text) < 0) {
@@ -226,11 +231,12 @@ static void on_result(struct pg_conn *conn, const PGresult *res, const char *mes
 			return;
 		}
 		error = (struct pg_error_class){PROBE_STATUS_PROTOCOL_ERROR, text};
-		run_fail(st, &st->query_throttle, &error, step_name(st, st->step), text);
+		run_fail(st, false, &error, step_name(st, st->step), text);
 		return;
 	}
-	if (st->step == STEP_INFO && throttle_ok(&st->query_throttle, NULL))
-		log_info("postgres", st->ids, "queries succeed again");
+	if (throttle_ok(&st->step_throttles[st->step], &failures))
+		log_info("postgres", st->ids, "query %s succeeds again after %llu failures",
+			 step_name(st, st->step), (unsigned long long)failures);
 	step_next(st);
 }
 
@@ -258,7 +264,7 @@ static void step_send(struct pg_state *st)
 	st->step_started_us = probe_now_us();
 	if (pg_conn_query(st->conn, sql, param_count, params, on_result, st, message,
 			  sizeof message) < 0)
-		run_fail(st, &st->connect_throttle, &error, step_name(st, st->step), message);
+		run_fail(st, true, &error, step_name(st, st->step), message);
 }
 
 static void queries_start(struct pg_state *st)
@@ -275,11 +281,11 @@ static void on_connected(struct pg_conn *conn, const struct pg_error_class *erro
 	uint64_t failures = 0;
 
 	if (error != NULL) {
-		run_fail(st, &st->connect_throttle, error, "connect", message);
+		run_fail(st, true, error, "connect", message);
 		return;
 	}
 	st->connect_seconds = (double)(probe_now_us() - st->step_started_us) / 1e6;
-	if (throttle_ok(&st->connect_throttle, &failures))
+	if (pg_status_throttle_ok(&st->connect_throttle, &failures))
 		log_notice("postgres", st->ids, "connected again after %llu failed attempts",
 			   (unsigned long long)failures);
 	else
@@ -318,7 +324,7 @@ static void postgres_start(struct probe_run *run, void *state)
 	st->step_started_us = probe_now_us();
 	if (pg_conn_connect(st->conn, keywords, values, st->opt.connect_timeout_ms, on_connected,
 			    st, &error, message, sizeof message) < 0)
-		run_fail(st, &st->connect_throttle, &error, "connect", message);
+		run_fail(st, true, &error, "connect", message);
 }
 
 /* Drops the connection: libpq's cancel request would block the loop on a new connection. */
@@ -344,6 +350,7 @@ static void postgres_free(void *state)
 	pg_conn_free(st->conn);
 	pg_options_free(&st->opt);
 	free(st->query_errors);
+	free(st->step_throttles);
 	free(st);
 }
 
@@ -358,8 +365,11 @@ static int postgres_parse(struct cfg_map *options, void **state)
 	st->query_errors =
 	    xcalloc(pg_builtin_count + st->opt.query_count, sizeof *st->query_errors);
 	snprintf(st->top_statements, sizeof st->top_statements, "%u", st->opt.top_statements);
-	throttle_init(&st->connect_throttle, THROTTLE_DEFAULT_INITIAL_MS, THROTTLE_DEFAULT_MAX_MS);
-	throttle_init(&st->query_throttle, THROTTLE_DEFAULT_INITIAL_MS, THROTTLE_DEFAULT_MAX_MS);
+	pg_status_throttle_init(&st->connect_throttle);
+	st->step_throttles = xcalloc(step_count(st), sizeof *st->step_throttles);
+	for (size_t i = 0; i < step_count(st); i++)
+		throttle_init(&st->step_throttles[i], THROTTLE_DEFAULT_INITIAL_MS,
+			      THROTTLE_DEFAULT_MAX_MS);
 	pg_options_target(&st->opt, st->target, sizeof st->target);
 	*state = st;
 	return 0;

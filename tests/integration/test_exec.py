@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -386,3 +387,84 @@ def test_invalid_utf8_output_keeps_metrics_valid(daemon_factory, tmp_path):
                if line.startswith("tocsin_probe_last_failure_info{")]
     assert len(failure) == 1, body
     assert "bad ?? text" in failure[0], failure
+
+
+def processes_named(comm):
+    """PIDs of processes, zombies included, whose command name in /proc is `comm`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if stat.split(" (", 1)[1].rsplit(")", 1)[0] == comm:
+            found.append(int(entry))
+    return found
+
+
+def kill_all(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+
+
+def test_descendant_in_new_session_killed_and_reaped(daemon_factory, tmp_path):
+    # A unique duration names this test's sleeps among every process on the machine.
+    seconds = f"301.{os.getpid() % 100000:05d}"
+    escaper = write_plugin(tmp_path, "escaper",
+                           f"setsid sleep {seconds} >/dev/null 2>&1 &\n"
+                           "echo 'OK left one behind'\nexit 0\n")
+    probes = f"""
+  - name: escaper
+    type: exec
+    command: [{escaper}]
+"""
+    d = daemon_factory(config(probes, interval="1s", timeout="1s"))
+    try:
+        wait_for(lambda: int(float(sample(d.metrics(), "tocsin_probe_runs_total",
+                                          probe="escaper") or 0)) >= 4,
+                 timeout=20, what="four runs of the escaping plugin")
+        assert sample(d.metrics(), "tocsin_probe_success", probe="escaper") == "1"
+        # Each run's escaped sleep is killed once the run ends; at most the last run's
+        # may still be alive for a moment.
+        wait_for(lambda: len(processes_with_cmdline(["sleep", seconds])) <= 1, timeout=3,
+                 what="escaped sleeps killed")
+        d.stop()
+        wait_for(lambda: not processes_with_cmdline(["sleep", seconds]), timeout=5,
+                 what="no escaped sleep after tocsind stopped")
+    finally:
+        kill_all(processes_with_cmdline(["sleep", seconds]))
+
+
+def test_once_waits_for_kill_after_and_reaps(tmp_path):
+    seconds = f"302.{os.getpid() % 100000:05d}"
+    # The plugin's file name is its process name: unique, and under the 15 characters kept.
+    name = f"stub{os.getpid()}"
+    stubborn = write_plugin(tmp_path, name, f"trap '' TERM\nsleep {seconds}\n")
+    cfg = tmp_path / "once.yml"
+    cfg.write_text(config(f"""
+  - name: stubborn
+    type: exec
+    kill_after: 1s
+    command: [{stubborn}]
+""", timeout="1s"))
+    try:
+        started = time.monotonic()
+        r = subprocess.run([tocsind_path(), "--config", str(cfg), "--once",
+                            "--data-dir", str(tmp_path / "data")],
+                           capture_output=True, text=True, timeout=30)
+        elapsed = time.monotonic() - started
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "probe stubborn (type exec): timeout" in r.stdout, r.stdout
+        # SIGTERM is ignored: --once returns only after kill_after and SIGKILL, with the
+        # plugin and its sleep reaped, not left to PID 1 as zombies.
+        assert 1.8 <= elapsed < 10, elapsed
+        assert not processes_with_cmdline(["sleep", seconds])
+        assert not processes_named(name)
+    finally:
+        kill_all(processes_with_cmdline(["sleep", seconds]))

@@ -337,3 +337,74 @@ def test_run_timeout_drops_connection(daemon_factory, cluster):
     held = int(primary.psql("SELECT count(*) FROM pg_stat_activity "
                             "WHERE application_name = 'pg-cancel'"))
     assert held <= 3
+
+
+def log_lines(daemon, text):
+    return [line for line in daemon.log_text().splitlines() if text in line]
+
+
+def test_failing_optional_query_logged_once(daemon_factory, cluster):
+    """Each query has its own log throttle: a query that always fails is logged once, one
+    that starts to succeed is logged once as recovered, and neither disturbs the other."""
+    primary = cluster.primary
+    primary.psql("DROP TABLE IF EXISTS late_table")
+    queries = """    collect: []
+    queries:
+      - name: bad_q
+        sql: select nope
+        values: [x]
+      - name: late
+        sql: SELECT count(*) AS n FROM late_table
+        values:
+          n: late_rows
+"""
+    d = daemon_factory(config(probe_config("pg-throttle", primary, cluster, extra=queries)))
+    wait_for(lambda: (value(d, "tocsin_pg_query_errors_total", probe="pg-throttle",
+                            query="bad_q") or 0) >= 4, timeout=20, what="four failures of bad_q")
+    assert len(log_lines(d, "query bad_q failed")) == 1, d.log_text()
+    assert len(log_lines(d, "query late failed")) == 1, d.log_text()
+    assert log_lines(d, "succeeds again") == [], d.log_text()
+
+    primary.psql(f"CREATE TABLE late_table (n int); GRANT SELECT ON late_table TO "
+                 f"{pgcluster.PROBE_USER}")
+    wait_for(lambda: value(d, "late_rows", probe="pg-throttle") == 0, timeout=10,
+             what="the late query succeeding")
+    runs = value(d, "tocsin_probe_runs_total", probe="pg-throttle")
+    wait_for(lambda: value(d, "tocsin_probe_runs_total", probe="pg-throttle") >= runs + 3,
+             timeout=10, what="three more runs")
+    assert len(log_lines(d, "query late succeeds again")) == 1, d.log_text()
+    assert log_lines(d, "query bad_q succeeds again") == [], d.log_text()
+    assert len(log_lines(d, "query bad_q failed")) == 1, d.log_text()
+    assert value(d, "pg_up", probe="pg-throttle") == 1
+    primary.psql("DROP TABLE late_table")
+
+
+def test_new_connect_failure_reason_logged_at_once(daemon_factory, cluster, tmp_path):
+    """A connection failure of another status is logged at once, not counted as a repeat
+    of the previous reason."""
+    primary = cluster.primary
+    role, password = "tocsin_limited", "limited-secret-51c9"
+    primary.psql(f"DROP ROLE IF EXISTS {role}; "
+                 f"CREATE ROLE {role} LOGIN PASSWORD '{password}' CONNECTION LIMIT 0")
+    password_file = tmp_path / "limited-password"
+    password_file.write_text(password + "\n")
+    os.chmod(password_file, 0o600)
+    probe = probe_config("pg-reasons", primary, cluster).replace(
+        f"user: {pgcluster.PROBE_USER}", f"user: {role}").replace(
+        cluster.password_file, str(password_file))
+    try:
+        d = daemon_factory(config(probe))
+        wait_for(lambda: [o for o in run_outcomes(d, "pg-reasons")
+                          if o == ("limit_reached", "connection limit reached")][1:],
+                 timeout=20, what="two runs at the connection limit")
+        assert len(log_lines(d, "connect failed: connection limit reached")) == 1, d.log_text()
+
+        primary.psql(f"ALTER ROLE {role} CONNECTION LIMIT -1 PASSWORD 'changed-elsewhere'")
+        wait_for(lambda: ("auth_failed", "authentication failed")
+                 in run_outcomes(d, "pg-reasons"), timeout=10, what="authentication failed")
+        lines = log_lines(d, "connect failed: authentication failed")
+        assert len(lines) == 1, d.log_text()
+        assert "(0 similar suppressed)" in lines[0], lines
+        assert password not in d.log_text()
+    finally:
+        primary.psql(f"DROP ROLE IF EXISTS {role}")

@@ -211,7 +211,7 @@ static void test_unit_conversion(void **state)
 {
 	static const struct {
 		const char *uom;
-		double scale;
+		double factor; /* of one unit, in the base unit */
 		const char *name;
 		bool counter;
 	} cases[] = {
@@ -234,9 +234,47 @@ static void test_unit_conversion(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct perfdata_unit u = perfdata_unit_lookup(cases[i].uom);
 
-		assert_double_equal(u.scale, cases[i].scale, 1e-15);
+		assert_double_equal(perfdata_unit_convert(&u, 1), cases[i].factor, 1e-15);
 		assert_string_equal(u.name, cases[i].name);
 		assert_int_equal(u.counter, cases[i].counter);
+	}
+}
+
+/* Converted values are the doubles nearest the decimal result, as the text would read. */
+static void test_unit_conversion_exact(void **state)
+{
+	static const struct {
+		double value;
+		const char *uom;
+		double want;
+	} cases[] = {
+	    {94, "%", 0.94},
+	    {57, "%", 0.57},
+	    {100, "%", 1},
+	    {0.5, "%", 0.005},
+	    {12.5, "%", 0.125},
+	    {3, "ms", 0.003},
+	    {250, "ms", 0.25},
+	    {1.1, "ms", 0.0011},
+	    {123, "ms", 0.123},
+	    {7, "us", 0.000007},
+	    {41, "us", 0.000041},
+	    {1.5, "KB", 1536},
+	    {2, "MB", 2097152},
+	    {75, "GB", 80530636800.0},
+	    {1, "TB", 1099511627776.0},
+	    {-12, "%", -0.12},
+	    {0, "ms", 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct perfdata_unit u = perfdata_unit_lookup(cases[i].uom);
+		double got = perfdata_unit_convert(&u, cases[i].value);
+
+		if (got != cases[i].want)
+			fail_msg("%g%s: got %.17g, want %.17g", cases[i].value, cases[i].uom, got,
+				 cases[i].want);
 	}
 }
 
@@ -302,6 +340,7 @@ int main(void)
 	    cmocka_unit_test(test_range_syntax),
 	    cmocka_unit_test(test_range_invalid),
 	    cmocka_unit_test(test_unit_conversion),
+	    cmocka_unit_test(test_unit_conversion_exact),
 	    cmocka_unit_test(test_split_output),
 	    cmocka_unit_test(test_split_output_nul_byte),
 	};

@@ -360,6 +360,58 @@ static void sqlstate_found_in_message(void **unused)
 	assert_string_equal(line, "FATAL:  28P01: no");
 }
 
+/* Connection failure log throttle */
+
+static void status_throttle_new_reason_logged_at_once(void **unused)
+{
+	/* One connection failure per second: what is logged, with how many hidden before. */
+	static const struct {
+		enum probe_status status;
+		bool logged;
+		uint64_t suppressed;
+	} steps[] = {
+	    {PROBE_STATUS_LIMIT_REACHED, true, 0},  {PROBE_STATUS_LIMIT_REACHED, false, 0},
+	    {PROBE_STATUS_LIMIT_REACHED, false, 0}, {PROBE_STATUS_AUTH_FAILED, true, 0},
+	    {PROBE_STATUS_AUTH_FAILED, false, 0},   {PROBE_STATUS_LIMIT_REACHED, true, 0},
+	    {PROBE_STATUS_LIMIT_REACHED, false, 0},
+	};
+	struct pg_status_throttle t;
+	uint64_t failures = 0;
+
+	(void)unused;
+	pg_status_throttle_init(&t);
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		uint64_t suppressed = 99;
+		bool logged = pg_status_throttle_fail(&t, steps[i].status, i * 1000, &suppressed);
+
+		assert_int_equal(logged, steps[i].logged);
+		if (logged)
+			assert_int_equal(suppressed, steps[i].suppressed);
+	}
+	assert_true(pg_status_throttle_ok(&t, &failures));
+	assert_int_equal(failures, sizeof steps / sizeof steps[0]);
+	assert_false(pg_status_throttle_ok(&t, &failures));
+}
+
+static void status_throttle_repeats_suppressed_doubling(void **unused)
+{
+	struct pg_status_throttle t;
+	uint64_t suppressed = 0;
+	size_t logged = 0;
+
+	(void)unused;
+	pg_status_throttle_init(&t);
+	/* One refused connection a second for a minute: logged at 0, 10, 30 s. */
+	for (uint64_t s = 0; s < 60; s++) {
+		if (pg_status_throttle_fail(&t, PROBE_STATUS_REFUSED, s * 1000, &suppressed)) {
+			logged++;
+			assert_true(s == 0 || s == 10 || s == 30);
+			assert_int_equal(suppressed, s == 0 ? 0 : s == 10 ? 9 : 19);
+		}
+	}
+	assert_int_equal(logged, 3);
+}
+
 /* User query mapping */
 
 static PGresult *make_result(int columns, const char *const *names, int rows,
@@ -503,6 +555,8 @@ int main(void)
 	    cmocka_unit_test(sqlstate_classes),
 	    cmocka_unit_test(connect_message_classes),
 	    cmocka_unit_test(sqlstate_found_in_message),
+	    cmocka_unit_test(status_throttle_new_reason_logged_at_once),
+	    cmocka_unit_test(status_throttle_repeats_suppressed_doubling),
 	    cmocka_unit_test(user_columns_to_samples),
 	    cmocka_unit_test(user_column_missing_or_text),
 	    cmocka_unit_test(cell_numbers),
