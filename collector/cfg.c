@@ -46,6 +46,8 @@ struct cfg {
 	size_t error_count;      /* including those past CFG_ERRORS_SHOWN */
 	char *errors;            /* cfg_errors() output, rebuilt when stale */
 	size_t errors_built_for; /* error_count when `errors` was built */
+	char *text;              /* the source, for cfg_map_source() */
+	size_t length;
 	uint64_t source_hash;
 };
 
@@ -410,6 +412,8 @@ struct cfg *cfg_parse_string(const char *name, const char *text, size_t length)
 	bool *visited = NULL;
 
 	cfg->name = xstrdup(name);
+	cfg->text = xstrndup(text, length);
+	cfg->length = length;
 	cfg->source_hash = hash_bytes(HASH_FNV_OFFSET, text, length);
 	if (!cfg_flow_depth_ok(text, length, &deep)) {
 		cfg_record(cfg, &deep, NULL, "nested deeper than %d levels", CFG_DEPTH_MAX);
@@ -497,6 +501,7 @@ void cfg_free(struct cfg *cfg)
 	if (cfg->have_doc)
 		yaml_document_delete(&cfg->doc);
 	free(cfg->name);
+	free(cfg->text);
 	free(cfg->errors);
 	for (size_t i = 0; i < cfg->message_count; i++)
 		free(cfg->messages[i].text);
@@ -615,6 +620,25 @@ int cfg_root(struct cfg *cfg, struct cfg_map *root)
 		return -1;
 	}
 	cfg_map_open(root, cfg, (int)(node - cfg->doc.nodes.start) + 1, "");
+	return 0;
+}
+
+int cfg_root_seq(struct cfg *cfg, struct cfg_seq *root)
+{
+	yaml_node_t *node = cfg->have_doc ? yaml_document_get_root_node(&cfg->doc) : NULL;
+
+	root->cfg = cfg;
+	root->node = 0;
+	root->path[0] = '\0';
+	/* An empty file is an empty list. */
+	if (node == NULL || cfg_node_is_null(node))
+		return 0;
+	if (node->type != YAML_SEQUENCE_NODE) {
+		cfg_record(cfg, &node->start_mark, NULL, "the top level is %s; it must be a list",
+			   cfg_node_kind(node));
+		return -1;
+	}
+	root->node = (int)(node - cfg->doc.nodes.start) + 1;
 	return 0;
 }
 
@@ -1153,6 +1177,32 @@ static uint64_t cfg_hash_node(const struct cfg *cfg, int index, uint64_t h, int 
 		h = cfg_hash_node(cfg, p->value, h, depth + 1);
 	}
 	return hash_bytes(h, "}", 1);
+}
+
+char *cfg_map_source(const struct cfg_map *m)
+{
+	yaml_node_t *node = cfg_node(m->cfg, m->node);
+	size_t start;
+	size_t end;
+	size_t column;
+	char *out;
+
+	if (node == NULL || m->cfg->text == NULL)
+		return NULL;
+	start = node->start_mark.index;
+	end = node->end_mark.index;
+	column = node->start_mark.column;
+	if (start > end || end > m->cfg->length)
+		return NULL;
+
+	/* The first line starts at the mapping's column; indent it like the lines after it
+	 * so that the text is a mapping on its own. */
+	out = xmalloc(column + (end - start) + 2);
+	memset(out, ' ', column);
+	memcpy(out + column, m->cfg->text + start, end - start);
+	out[column + end - start] = '\n';
+	out[column + end - start + 1] = '\0';
+	return out;
 }
 
 uint64_t cfg_map_fingerprint(const struct cfg_map *m)

@@ -61,6 +61,10 @@ const char *cfg_file_name(const struct cfg *cfg);
 /* Opens the document's root mapping; -1 (error recorded) when the root is not a mapping. */
 int cfg_root(struct cfg *cfg, struct cfg_map *root);
 
+/* Opens the document's root sequence (an empty document is an empty one); -1 (error
+ * recorded) when the root is something else. */
+int cfg_root_seq(struct cfg *cfg, struct cfg_seq *root);
+
 /* Records an error at the value of `key` in `m` (or at the mapping when key is NULL). */
 void cfg_error(struct cfg_map *m, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -107,6 +111,12 @@ size_t cfg_seq_count(const struct cfg_seq *s);
 /* Item `index` as a mapping (close with cfg_map_finish) or as a scalar copy. */
 int cfg_seq_map(struct cfg_seq *s, size_t index, struct cfg_map *item);
 int cfg_seq_string(struct cfg_seq *s, size_t index, char **out);
+
+/*
+ * The mapping's source text, re-indented so that it parses on its own as a document
+ * (probe templates are instantiated from it). NULL when unknown. The caller frees it.
+ */
+char *cfg_map_source(const struct cfg_map *m);
 
 /* Hash of the YAML subtree under the mapping (keys, values, order): detects changes. */
 uint64_t cfg_map_fingerprint(const struct cfg_map *m);

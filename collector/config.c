@@ -122,8 +122,27 @@ void config_set_data_dir(struct config *cfg, const char *dir)
 	cfg->data_dir = xstrdup(dir);
 }
 
+static void config_probe_free(struct config_probe *p);
+
+static void config_discovery_free(struct config_discovery *dc)
+{
+	if (dc == NULL)
+		return;
+	cfg_strv_free(dc->files);
+	free(dc->template_text);
+	free(dc->source);
+	free(dc);
+}
+
+void config_probe_clear(struct config_probe *p)
+{
+	config_probe_free(p);
+	memset(p, 0, sizeof(*p));
+}
+
 static void config_probe_free(struct config_probe *p)
 {
+	config_discovery_free(p->discovery);
 	if (p->type != NULL && p->type->free != NULL && p->state != NULL)
 		p->type->free(p->state);
 	for (size_t i = 0; i < p->label_count; i++) {
@@ -634,12 +653,115 @@ static uint64_t config_probe_fingerprint(const struct cfg_map *m, const struct c
 	return h;
 }
 
+/*
+ * Reads `discovery:` of a probe. Returns 1 when the probe is a template (p->discovery
+ * set), 0 when it has no discovery, -1 when the key is invalid (errors recorded; the
+ * probe is then treated as a template so that its options are not misreported).
+ */
+static int config_read_discovery(struct cfg_map *m, const struct config *c, struct config_probe *p)
+{
+	struct cfg_map dm;
+	struct cfg_map fm;
+	struct config_discovery *dc;
+	char where[CFG_PATH_MAX + 64];
+	int rc = cfg_get_map(m, "discovery", &dm);
+
+	if (rc <= 0) {
+		cfg_map_discard(&dm);
+		return rc;
+	}
+	dc = xcalloc(1, sizeof(*dc));
+	dc->refresh_ms = 30000;
+	dc->source = xstrdup(c->source);
+	dc->template_text = cfg_map_source(m);
+	/* "FILE:LINE:COLUMN" of the probe: the line locates the template in its file. */
+	cfg_location(m, NULL, where, sizeof(where));
+	{
+		const char *colon = strrchr(where, ':');
+		const char *line = NULL;
+
+		if (colon != NULL) {
+			for (const char *q = colon - 1; q >= where && *q != ':'; q--)
+				line = q;
+		}
+		dc->template_line = line != NULL ? strtoul(line, NULL, 10) - 1 : 0;
+	}
+	p->discovery = dc;
+
+	if (cfg_get_map(&dm, "file_sd", &fm) != 1) {
+		if (!cfg_has(&dm, "file_sd"))
+			cfg_error(&dm, NULL, "missing required key \"file_sd\"");
+		cfg_map_discard(&fm);
+		cfg_map_finish(&dm);
+		return 1;
+	}
+	if (cfg_get_string_list(&fm, "files", &dc->files, &dc->file_count) != 1 ||
+	    dc->file_count == 0) {
+		if (!cfg_has(&fm, "files"))
+			cfg_error(&fm, NULL,
+				  "missing required key \"files\" (a list of paths or globs of "
+				  "target files)");
+		else if (dc->files != NULL && dc->file_count == 0)
+			cfg_error(&fm, "files", "the list is empty; name at least one target file");
+	}
+	if (cfg_get_duration_ms(&fm, "refresh_interval", &dc->refresh_ms) == 1 &&
+	    dc->refresh_ms < 1000) {
+		cfg_error(&fm, "refresh_interval",
+			  "must be at least 1s: the target files are read again at this interval");
+	}
+	if (dc->template_text == NULL)
+		cfg_error(m, NULL, "cannot read the probe's text back to use it as a template");
+	cfg_map_finish(&fm);
+	cfg_map_finish(&dm);
+	return 1;
+}
+
+/*
+ * Reads one probe mapping into *p. `instance` is true for a probe made from a template for
+ * one target: its `discovery` key is then ignored and its options are always checked.
+ * Returns true when *p counts as a probe of the config (it has a name slot).
+ */
+static void config_read_probe_fields(struct cfg_map *m, struct config *c,
+				     const struct config_defaults *d, struct config_probe *p,
+				     bool instance)
+{
+	char where[CFG_PATH_MAX + 64];
+
+	p->location = xstrdup(cfg_location(m, NULL, where, sizeof where));
+	config_read_name(m, c, p);
+	config_read_type(m, p);
+	config_read_timing(m, d, p);
+	config_read_labels(m, p);
+
+	if (instance) {
+		struct cfg_map ignored;
+
+		/* The template's own discovery settings, already read from the template. */
+		cfg_get_map(m, "discovery", &ignored);
+		cfg_map_discard(&ignored);
+	} else if (config_read_discovery(m, c, p) != 0) {
+		/* A template's options name ${target}: they are checked for each target when
+		 * the targets are read, not here. */
+		p->fingerprint = config_probe_fingerprint(m, c, p);
+		cfg_map_discard(m);
+		return;
+	}
+	if (p->type == NULL) {
+		/* Without a type, its options cannot be distinguished from typos, so none is reported. */
+		cfg_map_discard(m);
+		return;
+	}
+	if (p->type->parse(m, &p->state) < 0)
+		p->state = NULL;
+	p->fingerprint = config_probe_fingerprint(m, c, p);
+	cfg_map_finish(m);
+}
+
 static void config_read_probe(struct cfg_seq *seq, size_t index, struct config *c,
 			      const struct config_defaults *d)
 {
 	struct config_probe *p;
 	struct cfg_map m;
-	char where[CFG_PATH_MAX + 64];
 
 	if (cfg_seq_map(seq, index, &m) != 1) {
 		cfg_map_discard(&m);
@@ -648,23 +770,108 @@ static void config_read_probe(struct cfg_seq *seq, size_t index, struct config *
 	c->probes = xrealloc(c->probes, (c->probe_count + 1) * sizeof *c->probes);
 	p = &c->probes[c->probe_count];
 	memset(p, 0, sizeof *p);
-	p->location = xstrdup(cfg_location(&m, NULL, where, sizeof where));
-
-	config_read_name(&m, c, p);
-	config_read_type(&m, p);
-	config_read_timing(&m, d, p);
-	config_read_labels(&m, p);
+	/* The name is checked against the probes before this one, so count it only after. */
+	config_read_probe_fields(&m, c, d, p, false);
 	c->probe_count++;
+}
 
-	if (p->type == NULL) {
-		/* Without a type, its options cannot be distinguished from typos, so none is reported. */
-		cfg_map_discard(&m);
-		return;
+/* Replaces every ${target} in text. */
+static char *config_substitute_target(const char *text, const char *target)
+{
+	static const char marker[] = "${target}";
+	size_t count = 0;
+	const char *p;
+	char *out;
+	char *w;
+
+	for (p = strstr(text, marker); p != NULL; p = strstr(p + 1, marker))
+		count++;
+	out = xmalloc(strlen(text) + count * strlen(target) + 1);
+	w = out;
+	for (p = text;;) {
+		const char *hit = strstr(p, marker);
+
+		if (hit == NULL)
+			break;
+		memcpy(w, p, (size_t)(hit - p));
+		w += hit - p;
+		memcpy(w, target, strlen(target));
+		w += strlen(target);
+		p = hit + strlen(marker);
 	}
-	if (p->type->parse(&m, &p->state) < 0)
-		p->state = NULL;
-	p->fingerprint = config_probe_fingerprint(&m, c, p);
-	cfg_map_finish(&m);
+	strcpy(w, p);
+	return out;
+}
+
+/* Adds a label unless the probe already has one of that name (the template's win). */
+static void config_add_label(struct config_probe *p, const char *name, const char *value)
+{
+	for (size_t i = 0; i < p->label_count; i++) {
+		if (strcmp(p->labels[i].name, name) == 0)
+			return;
+	}
+	p->labels = xrealloc(p->labels, (p->label_count + 1) * sizeof(*p->labels));
+	p->labels[p->label_count].name = xstrdup(name);
+	p->labels[p->label_count].value = xstrdup(value);
+	p->label_count++;
+}
+
+int config_instantiate_probe(const struct config *cfg, const struct config_probe *tmpl,
+			     const char *target, const struct label *labels, size_t label_count,
+			     struct config_probe *out, char **errors)
+{
+	const struct config_discovery *dc = tmpl->discovery;
+	struct config scratch = *cfg;
+	struct config_defaults d = {cfg->interval_ms, cfg->timeout_ms, cfg->heartbeat_ms};
+	char *body = config_substitute_target(dc->template_text, target);
+	/* Blank lines in front keep line numbers those of the config file. */
+	char *text = xmalloc(dc->template_line + strlen(body) + 1);
+	struct cfg *parsed;
+	struct cfg_map root;
+	char *name;
+
+	memset(text, '\n', dc->template_line);
+	strcpy(text + dc->template_line, body);
+	free(body);
+	parsed = cfg_parse_string(dc->source, text, strlen(text));
+	free(text);
+
+	memset(out, 0, sizeof(*out));
+	scratch.probes = NULL;
+	scratch.probe_count = 0;
+	if (cfg_root(parsed, &root) == 0) {
+		snprintf(root.path, sizeof(root.path), "%s[target %s]", tmpl->name, target);
+		config_read_probe_fields(&root, &scratch, &d, out, true);
+	} else {
+		cfg_map_discard(&root);
+	}
+	for (size_t i = 0; i < label_count; i++) {
+		if (!series_valid_label_name(labels[i].name) ||
+		    strncmp(labels[i].name, "__", 2) == 0 || strcmp(labels[i].name, "probe") == 0) {
+			char quoted[CFG_QUOTE_SIZE];
+
+			cfg_error(&root, NULL,
+				  "target %s has the label name %s, which is invalid or reserved",
+				  target, cfg_quote(labels[i].name, quoted, sizeof(quoted)));
+			continue;
+		}
+		config_add_label(out, labels[i].name, labels[i].value);
+	}
+	config_add_label(out, "instance", target);
+	qsort(out->labels, out->label_count, sizeof(*out->labels), config_label_compare);
+
+	if (cfg_error_count(parsed) > 0) {
+		*errors = xstrdup(cfg_errors(parsed));
+		cfg_free(parsed);
+		config_probe_clear(out);
+		return -1;
+	}
+	cfg_free(parsed);
+	name = xasprintf("%s/%s", tmpl->name, target);
+	free(out->name);
+	out->name = name;
+	*errors = NULL;
+	return 0;
 }
 
 static void config_read_probes(struct cfg_map *root, struct config *c,

@@ -22,6 +22,20 @@ struct probe_type;
 #define CONFIG_DEFAULT_TIMEOUT_MS  5000u
 #define CONFIG_DEFAULT_RETENTION   "10s:2d, 1m:30d, 1h:400d"
 
+/*
+ * Targets of a probe template, from files in Prometheus's file_sd format: a list of
+ * {targets: [...], labels: {...}}. Each target becomes a probe named TEMPLATE/TARGET
+ * whose YAML is the template's with ${target} replaced.
+ */
+struct config_discovery {
+	char **files; /* glob patterns, NULL-terminated */
+	size_t file_count;
+	uint64_t refresh_ms;  /* how often the files are read again */
+	char *template_text;  /* the probe's mapping, ${target} not yet replaced */
+	size_t template_line; /* 0-based line of the mapping in its file, for messages */
+	char *source;         /* the config file's name */
+};
+
 struct config_probe {
 	char *name;
 	const struct probe_type *type;
@@ -36,6 +50,7 @@ struct config_probe {
 	size_t label_count;
 	uint64_t fingerprint; /* hash of the probe's YAML and the global defaults it uses */
 	char *location;       /* "file:line:column" of the probe's entry */
+	struct config_discovery *discovery; /* a template: not run itself, NULL otherwise */
 };
 
 struct config {
@@ -80,5 +95,16 @@ int config_parse_listen(const char *text, char **host, uint16_t *port);
 void config_print_summary(const struct config *cfg, FILE *out);
 
 const struct config_probe *config_find_probe(const struct config *cfg, const char *name);
+
+/*
+ * Makes the probe for one discovered target of template `tmpl`: its YAML with ${target}
+ * replaced, named TEMPLATE/TARGET, with the target's labels, the template's labels (which
+ * win) and instance=TARGET. Returns 0 and fills *out, or -1 with every error in *errors
+ * (caller frees), positioned in the config file.
+ */
+int config_instantiate_probe(const struct config *cfg, const struct config_probe *tmpl,
+			     const char *target, const struct label *labels, size_t label_count,
+			     struct config_probe *out, char **errors);
+void config_probe_clear(struct config_probe *p);
 
 #endif

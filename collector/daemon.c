@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "collector/config.h"
+#include "collector/discovery.h"
 #include "collector/scheduler.h"
 #include "collector/selfmon.h"
 #include "collector/series.h"
@@ -34,6 +35,7 @@ struct daemon {
 	struct scheduler *sched;
 	struct selfmon *mon;
 	struct http_server *http;
+	struct discovery *disc;
 	struct event *sig_term;
 	struct event *sig_int;
 	struct event *sig_hup;
@@ -60,7 +62,57 @@ struct config *daemon_load_config(const struct daemon_options *opts, char **erro
 	}
 	if (opts->data_dir != NULL)
 		config_set_data_dir(cfg, opts->data_dir);
+
+	/* A template's options are checked against the targets its files list now. */
+	for (size_t i = 0; i < cfg->probe_count; i++) {
+		if (cfg->probes[i].discovery == NULL)
+			continue;
+		if (discovery_check_template(cfg, &cfg->probes[i], &err) < 0) {
+			*errors = err;
+			config_free(cfg);
+			return NULL;
+		}
+	}
 	return cfg;
+}
+
+/*
+ * Hands the scheduler the config's probes plus the discovered ones. The scheduler takes
+ * the parsed state of the probes it starts; that is written back to the records, which
+ * then no longer own it.
+ */
+static void apply_probes(struct daemon *d)
+{
+	size_t found_count = 0;
+	struct config_probe *const *found = discovery_probes(d->disc, &found_count);
+	size_t total = d->cfg->probe_count + found_count;
+	struct config_probe *all = xcalloc(total + 1, sizeof(*all));
+	struct config_probe **origin = xcalloc(total + 1, sizeof(*origin));
+	struct config merged = *d->cfg;
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->cfg->probe_count; i++) {
+		if (d->cfg->probes[i].discovery != NULL)
+			continue;
+		all[n] = d->cfg->probes[i];
+		origin[n++] = &d->cfg->probes[i];
+	}
+	for (size_t i = 0; i < found_count; i++) {
+		all[n] = *found[i];
+		origin[n++] = found[i];
+	}
+	merged.probes = all;
+	merged.probe_count = n;
+	scheduler_apply(d->sched, &merged);
+	for (size_t i = 0; i < n; i++)
+		origin[i]->state = all[i].state;
+	free(all);
+	free(origin);
+}
+
+static void on_discovery_changed(void *arg)
+{
+	apply_probes(arg);
 }
 
 static void refresh_metrics(void *arg)
@@ -165,11 +217,17 @@ static void reload(struct daemon *d)
 	}
 	if (!d->opts->log_level_set && next->log_level_set)
 		log_set_level(next->log_level);
-	scheduler_apply(d->sched, next);
-	config_free(d->cfg);
-	d->cfg = next;
+	{
+		struct config *old = d->cfg;
+
+		/* Discovery re-reads the targets and applies the new probe set to the
+		 * scheduler; the old config is freed only afterwards. */
+		d->cfg = next;
+		discovery_set_config(d->disc, next);
+		config_free(old);
+	}
 	selfmon_config_loaded(d->mon, true, next->hash);
-	log_notice("daemon", NULL, "reload done: %zu probes", next->probe_count);
+	log_notice("daemon", NULL, "reload done: %zu probes", scheduler_probe_count(d->sched));
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -249,7 +307,8 @@ static int daemon_start(struct daemon *d)
 	evsignal_add(d->sig_hup, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	scheduler_apply(d->sched, d->cfg);
+	d->disc = discovery_new(d->base, on_discovery_changed, d);
+	discovery_set_config(d->disc, d->cfg); /* applies the probes */
 	return 0;
 }
 
@@ -304,6 +363,7 @@ static int daemon_stop(struct daemon *d)
 	}
 	http_server_free(d->http);
 	scheduler_free(d->sched);
+	discovery_free(d->disc);
 	selfmon_free(d->mon);
 	store_free(d->store);
 	series_registry_free(d->reg);
@@ -334,11 +394,12 @@ int daemon_run(const struct daemon_options *opts)
 
 		printf("tocsind %s: monitoring %zu probe%s; serving "
 		       "http://%s%s%s:%u/ (metrics at /metrics), archives in %s\n",
-		       PACKAGE_VERSION, d.cfg->probe_count, d.cfg->probe_count == 1 ? "" : "s",
-		       v6 ? "[" : "", h, v6 ? "]" : "", http_server_port(d.http), d.cfg->data_dir);
+		       PACKAGE_VERSION, scheduler_probe_count(d.sched),
+		       scheduler_probe_count(d.sched) == 1 ? "" : "s", v6 ? "[" : "", h,
+		       v6 ? "]" : "", http_server_port(d.http), d.cfg->data_dir);
 		fflush(stdout);
 		log_notice("daemon", NULL, "started: %zu probes, listening on %s port %u",
-			   d.cfg->probe_count, h, http_server_port(d.http));
+			   scheduler_probe_count(d.sched), h, http_server_port(d.http));
 		event_base_dispatch(d.base);
 		status = 0;
 	}

@@ -7,13 +7,16 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "collector/config.h"
+#include "collector/discovery.h"
 #include "collector/scheduler.h"
 #include "collector/series.h"
 #include "probes/probe.h"
 #include "web/exposition.h"
+#include "collector/xalloc.h"
 
 struct once_state {
 	FILE *out;
@@ -60,16 +63,47 @@ int once_run(struct config *cfg, FILE *out)
 	struct event_base *base = event_base_new();
 	struct series_registry *reg = series_registry_new();
 	struct scheduler *sched = scheduler_new(base, reg, NULL);
-	size_t count = cfg->probe_count;
+	char *errors = NULL;
+	size_t found_count = 0;
+	struct config_probe *found = discovery_expand(cfg, &found_count, &errors);
+	struct config merged = *cfg;
+	size_t count;
 
-	scheduler_apply(sched, cfg);
+	if (errors != NULL) {
+		fprintf(stderr, "%s\n", errors);
+		st.failed++;
+		free(errors);
+	}
+	/* The config's own probes, then the discovered targets of its templates. */
+	merged.probes = xcalloc(cfg->probe_count + found_count + 1, sizeof(*merged.probes));
+	merged.probe_count = 0;
+	for (size_t i = 0; i < cfg->probe_count; i++) {
+		if (cfg->probes[i].discovery == NULL)
+			merged.probes[merged.probe_count++] = cfg->probes[i];
+	}
+	for (size_t i = 0; i < found_count; i++)
+		merged.probes[merged.probe_count++] = found[i];
+	count = merged.probe_count;
+	scheduler_apply(sched, &merged);
+	/* The scheduler took every state; clear the records so nothing is freed twice. */
+	for (size_t i = 0; i < cfg->probe_count; i++) {
+		if (cfg->probes[i].discovery == NULL)
+			cfg->probes[i].state = NULL;
+	}
+	for (size_t i = 0; i < found_count; i++) {
+		found[i].state = NULL;
+		config_probe_clear(&found[i]);
+	}
+	free(found);
+	free(merged.probes);
+
 	scheduler_run_once(sched, report, &st);
 	event_base_dispatch(base);
 	scheduler_free(sched);
 	series_registry_free(reg);
 	event_base_free(base);
 
-	fprintf(out, "%zu probes, %zu succeeded, %zu failed\n", count, count - st.failed,
-		st.failed);
+	fprintf(out, "%zu probes, %zu succeeded, %zu failed\n", count,
+		count > st.failed ? count - st.failed : 0, st.failed);
 	return st.failed == 0 ? 0 : 1;
 }

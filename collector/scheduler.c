@@ -46,6 +46,7 @@ struct sched_probe {
 	uint64_t phase_ms;     /* time of the first turn: regular turns are phase + k x interval */
 	bool once;             /* run once for --once, then report */
 	bool retired;          /* removed from the config while a run was in flight */
+	bool kept;             /* scheduler_apply: still in the new config */
 
 	uint64_t run_seq;
 	uint64_t runs;
@@ -539,54 +540,90 @@ static void probe_retire(struct sched_probe *p)
 	}
 }
 
-static struct sched_probe *find_probe(struct scheduler *sched, const char *name)
+static int compare_probe_names(const void *a, const void *b)
 {
-	for (size_t i = 0; i < sched->probe_count; i++) {
-		if (strcmp(sched->probes[i]->name, name) == 0)
-			return sched->probes[i];
+	const struct sched_probe *x = *(const struct sched_probe *const *)a;
+	const struct sched_probe *y = *(const struct sched_probe *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+/* Binary search in probes sorted by name. */
+static struct sched_probe *find_sorted(struct sched_probe **sorted, size_t count, const char *name)
+{
+	size_t lo = 0;
+	size_t hi = count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(sorted[mid]->name, name);
+
+		if (c == 0)
+			return sorted[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
 	return NULL;
 }
 
 void scheduler_apply(struct scheduler *sched, struct config *cfg)
 {
-	struct sched_probe **next = xcalloc(cfg->probe_count ? cfg->probe_count : 1, sizeof(*next));
+	struct sched_probe **next = xcalloc(cfg->probe_count + 1, sizeof(*next));
+	/* Sorted by name so that reconciling thousands of discovered probes stays
+	 * O(n log n) on the loop. */
+	struct sched_probe **sorted = xcalloc(sched->probe_count + 1, sizeof(*sorted));
 	uint64_t now = probe_now_ms();
+	size_t count = 0;
 	char ids[256];
+
+	if (sched->probe_count > 0) {
+		memcpy(sorted, sched->probes, sched->probe_count * sizeof(*sorted));
+		qsort(sorted, sched->probe_count, sizeof(*sorted), compare_probe_names);
+	}
+	for (size_t i = 0; i < sched->probe_count; i++)
+		sched->probes[i]->kept = false;
 
 	for (size_t i = 0; i < cfg->probe_count; i++) {
 		struct config_probe *cp = &cfg->probes[i];
-		struct sched_probe *old = find_probe(sched, cp->name);
+		struct sched_probe *old;
+		struct sched_probe *p;
 
-		if (old != NULL && old->fingerprint == cp->fingerprint && old->type == cp->type) {
-			next[i] = old;
+		/* A template is not run itself; its discovered targets come as probes. */
+		if (cp->discovery != NULL)
+			continue;
+		old = find_sorted(sorted, sched->probe_count, cp->name);
+		if (old != NULL && !old->kept && old->fingerprint == cp->fingerprint &&
+		    old->type == cp->type) {
+			old->kept = true;
+			next[count++] = old;
 			continue;
 		}
-		next[i] = probe_new(sched, cfg, cp);
-		next[i]->next_ms = first_turn_ms(next[i], now);
-		next[i]->phase_ms = next[i]->next_ms;
-		arm_timer(next[i]);
-		log_info("scheduler", probe_ids(next[i], ids, sizeof(ids)), "%s",
+		p = probe_new(sched, cfg, cp);
+		p->next_ms = first_turn_ms(p, now);
+		p->phase_ms = p->next_ms;
+		arm_timer(p);
+		next[count++] = p;
+		log_info("scheduler", probe_ids(p, ids, sizeof(ids)), "%s",
 			 old != NULL ? "probe changed; restarted" : "probe started");
 	}
 
 	/* Retire what the new config no longer has (or has changed). */
 	for (size_t i = 0; i < sched->probe_count; i++) {
 		struct sched_probe *p = sched->probes[i];
-		bool kept = false;
 
-		for (size_t j = 0; j < cfg->probe_count; j++)
-			kept = kept || next[j] == p;
-		if (!kept) {
+		if (!p->kept) {
 			log_info("scheduler", probe_ids(p, ids, sizeof(ids)), "probe stopped");
 			probe_retire(p);
 		}
 	}
 
+	free(sorted);
 	free(sched->probes);
 	sched->probes = next;
-	sched->probe_count = cfg->probe_count;
-	sched->probe_capacity = cfg->probe_count;
+	sched->probe_count = count;
+	sched->probe_capacity = count;
 }
 
 void scheduler_run_once(struct scheduler *sched, scheduler_report_fn *report, void *arg)

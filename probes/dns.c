@@ -4,13 +4,27 @@
  * TCP when asked or when the answer was truncated) on a channel driven by the loop; the
  * query is built here and the raw response is parsed by dns_message.c, so every rcode
  * and every section is seen, not only the addresses.
+ *
+ * c-ares drops replies it cannot match to a query (a header cut short, a question
+ * section that is not the query's) and reports a TCP connection closed by the server
+ * with the same ARES_ECONNREFUSED as a refused one. To report those accurately the
+ * channel's sockets go through the socket functions below, which watch the bytes and
+ * errors on the wire: a malformed reply ends the run as soon as it is read, and the
+ * last transport event decides between "refused" and "connection lost".
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <event2/event.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <ares.h>
 
@@ -22,9 +36,44 @@
 #include "probes/dns_message.h"
 #include "probes/probe.h"
 
-/* Wait for one try of a query; c-ares tries DNS_TRIES times before ARES_ETIMEOUT. */
+/*
+ * Wait for one try of a query over UDP; c-ares tries DNS_TRIES times, doubling the wait
+ * (2 s, then 4 s), before ARES_ETIMEOUT. Over TCP c-ares (1.18) does not resend a query
+ * on a connection that is still open, so a TCP query is sent once and waits as long as both
+ * UDP tries together; it is sent again only on a new connection after the server closed
+ * the first one.
+ */
 #define DNS_TRY_TIMEOUT_MS 2000
+#define DNS_TCP_TIMEOUT_MS 6000
 #define DNS_TRIES          2
+/* Sockets watched at once: c-ares opens one UDP and one TCP socket per server. */
+#define DNS_WIRE_SOCKETS 4
+/* Longest query kept for matching replies; ares_create_query makes at most 271 bytes. */
+#define DNS_QUERY_MAX 512
+
+/* The last thing seen on the wire that explains an ARES_ECONNREFUSED. */
+enum dns_wire_event {
+	DNS_WIRE_NONE,
+	DNS_WIRE_REFUSED, /* connect, send or receive failed with ECONNREFUSED */
+	DNS_WIRE_CLOSED,  /* the server closed the TCP connection before a full reply */
+	DNS_WIRE_RESET,   /* the TCP connection was reset or broke */
+	DNS_WIRE_EMPTY,   /* an empty UDP datagram came back */
+};
+
+/* A DNS message on a TCP stream: a two-byte length, then the message. */
+struct dns_frame {
+	uint8_t length[2];
+	size_t length_have;
+	uint8_t *data;
+	size_t need;
+	size_t have;
+};
+
+struct dns_socket {
+	ares_socket_t fd; /* ARES_SOCKET_BAD for a free slot */
+	bool stream;
+	struct dns_frame in, out;
+};
 
 struct dns_state {
 	char *query_name;
@@ -41,6 +90,15 @@ struct dns_state {
 	struct event_base *loop_base;
 	struct probe_run *run; /* the run in flight, NULL when idle or cancelled */
 	uint64_t sent_us;
+
+	/* What the socket functions saw during the run in flight. */
+	struct dns_socket sockets[DNS_WIRE_SOCKETS];
+	uint8_t query[DNS_QUERY_MAX]; /* the last query sent, with the ID c-ares chose */
+	size_t query_length;
+	enum dns_wire_event wire_event;
+	bool saw_truncated;     /* a UDP answer had TC set: the query went on over TCP */
+	char malformed[160];    /* why the reply read is malformed; "" when none was */
+	struct event *finisher; /* ends the run on a malformed reply, outside c-ares */
 };
 
 static const struct metric_desc m_success = {
@@ -292,7 +350,10 @@ static void dns_free(void *state)
 	if (st == NULL)
 		return;
 	st->run = NULL;
+	/* Closes the sockets through wire_close, which needs `st` whole. */
 	cares_loop_free(st->loop);
+	if (st->finisher != NULL)
+		event_free(st->finisher);
 	for (int s = 0; s < DNS_SECTION_COUNT; s++)
 		validation_free(&st->validate[s]);
 	free(st->query_name);
@@ -308,6 +369,8 @@ static int dns_parse(struct cfg_map *options, void **state)
 	int got;
 	int rc = 0;
 
+	for (int i = 0; i < DNS_WIRE_SOCKETS; i++)
+		st->sockets[i].fd = ARES_SOCKET_BAD;
 	got = cfg_get_string(options, "query_name", &st->query_name);
 	if (got == 0)
 		cfg_error(options, NULL, "query_name: missing: the name to query is required");
@@ -351,6 +414,8 @@ static void run_end(struct dns_state *st, enum probe_status status, const char *
 	struct probe_run *run = st->run;
 
 	st->run = NULL;
+	if (st->finisher != NULL)
+		event_del(st->finisher);
 	emit(run, &m_success, status == PROBE_STATUS_OK ? 1 : 0);
 	emit(run, &m_duration, (double)(probe_now_us() - st->sent_us) / 1e6);
 	if (st->server != NULL)
@@ -432,27 +497,93 @@ static void check_response(struct dns_state *st, const uint8_t *buf, size_t leng
 	run_end(st, PROBE_STATUS_OK, reason);
 }
 
+static const char *server_name(const struct dns_state *st)
+{
+	return st->server != NULL ? st->server : "the system resolver";
+}
+
+static void emit_lookup_time(struct dns_state *st)
+{
+	emit(st->run, &m_lookup, (double)(probe_now_us() - st->sent_us) / 1e6);
+}
+
+/* Ends the run on the malformed reply the socket functions read. */
+static void end_malformed(struct dns_state *st)
+{
+	char reason[256];
+
+	emit_lookup_time(st);
+	snprintf(reason, sizeof reason, "dns: malformed response from %s: %s", server_name(st),
+		 st->malformed);
+	run_end(st, PROBE_STATUS_PROTOCOL_ERROR, reason);
+}
+
+/* ARES_ECONNREFUSED covers every transport failure; the wire tells which it was. */
+static void end_transport_error(struct dns_state *st)
+{
+	const char *server = server_name(st);
+	char reason[256];
+
+	switch (st->wire_event) {
+	case DNS_WIRE_CLOSED:
+		snprintf(reason, sizeof reason,
+			 "dns: %s closed the TCP connection without a response%s", server,
+			 st->saw_truncated ? " (the UDP answer was truncated)" : "");
+		run_end(st, PROBE_STATUS_CONNECTION_LOST, reason);
+		return;
+	case DNS_WIRE_RESET:
+		snprintf(reason, sizeof reason,
+			 "dns: TCP connection to %s broke before a response%s", server,
+			 st->saw_truncated ? " (the UDP answer was truncated)" : "");
+		run_end(st, PROBE_STATUS_CONNECTION_LOST, reason);
+		return;
+	case DNS_WIRE_EMPTY:
+		snprintf(reason, sizeof reason, "dns: malformed response from %s: empty datagram",
+			 server);
+		run_end(st, PROBE_STATUS_PROTOCOL_ERROR, reason);
+		return;
+	case DNS_WIRE_REFUSED:
+	case DNS_WIRE_NONE:
+		break;
+	}
+	snprintf(reason, sizeof reason, "dns: connection refused by %s", server);
+	run_end(st, PROBE_STATUS_REFUSED, reason);
+}
+
 static void on_response(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct dns_state *st = arg;
-	const char *server = st->server != NULL ? st->server : "the system resolver";
+	const char *server = server_name(st);
 	char reason[256];
 
 	if (st->run == NULL)
 		return; /* cancelled: ARES_ECANCELLED or ARES_EDESTRUCTION */
-	emit(st->run, &m_lookup, (double)(probe_now_us() - st->sent_us) / 1e6);
+	if (st->malformed[0] != '\0') {
+		/* c-ares took a reply that the wire check already rejected. */
+		end_malformed(st);
+		return;
+	}
 	switch (status) {
 	case ARES_SUCCESS:
+		emit_lookup_time(st);
 		check_response(st, abuf, (size_t)alen);
 		return;
 	case ARES_ETIMEOUT:
-		snprintf(reason, sizeof reason, "dns: no response from %s after %d tries", server,
-			 timeouts);
+		if (st->tcp)
+			snprintf(reason, sizeof reason,
+				 "dns: no response from %s over TCP within %ds", server,
+				 DNS_TCP_TIMEOUT_MS / 1000);
+		else
+			snprintf(reason, sizeof reason, "dns: no response from %s after %d %s",
+				 server, timeouts, timeouts == 1 ? "try" : "tries");
 		run_end(st, PROBE_STATUS_TIMEOUT, reason);
 		return;
 	case ARES_ECONNREFUSED:
-		snprintf(reason, sizeof reason, "dns: connection refused by %s", server);
-		run_end(st, PROBE_STATUS_REFUSED, reason);
+		end_transport_error(st);
+		return;
+	case ARES_EBADRESP:
+		snprintf(reason, sizeof reason, "dns: malformed response from %s", server);
+		run_end(st, PROBE_STATUS_PROTOCOL_ERROR, reason);
 		return;
 	default:
 		snprintf(reason, sizeof reason, "dns: query to %s failed: %s", server,
@@ -460,6 +591,223 @@ static void on_response(void *arg, int status, int timeouts, unsigned char *abuf
 		run_end(st, PROBE_STATUS_IO_ERROR, reason);
 		return;
 	}
+}
+
+/* Socket functions: plain system calls, with what they see noted in the probe's state. */
+
+static struct dns_socket *wire_find(struct dns_state *st, ares_socket_t fd)
+{
+	for (int i = 0; i < DNS_WIRE_SOCKETS; i++) {
+		if (st->sockets[i].fd == fd)
+			return &st->sockets[i];
+	}
+	return NULL;
+}
+
+static void frame_reset(struct dns_frame *f)
+{
+	free(f->data);
+	memset(f, 0, sizeof *f);
+}
+
+/* Feeds stream bytes in; returns the length of a message completed in f->data, or -1. */
+static long frame_feed(struct dns_frame *f, const uint8_t **p, size_t *n)
+{
+	while (*n > 0) {
+		size_t take;
+
+		if (f->length_have < 2) {
+			f->length[f->length_have++] = *(*p)++;
+			(*n)--;
+			if (f->length_have < 2)
+				continue;
+			f->need = (size_t)f->length[0] << 8 | f->length[1];
+			f->have = 0;
+			free(f->data);
+			f->data = xmalloc(f->need + 1);
+			if (f->need > 0)
+				continue;
+		}
+		take = f->need - f->have < *n ? f->need - f->have : *n;
+		memcpy(f->data + f->have, *p, take);
+		f->have += take;
+		*p += take;
+		*n -= take;
+		if (f->have == f->need) {
+			f->length_have = 0;
+			return (long)f->need;
+		}
+	}
+	return -1;
+}
+
+static void wire_sent(struct dns_state *st, const uint8_t *message, size_t length)
+{
+	if (length > sizeof st->query)
+		return;
+	memcpy(st->query, message, length);
+	st->query_length = length;
+}
+
+static void wire_received(struct dns_state *st, const uint8_t *message, size_t length, bool stream)
+{
+	char error[sizeof st->malformed];
+
+	if (st->run == NULL || st->malformed[0] != '\0')
+		return;
+	switch (dns_reply_classify(st->query, st->query_length, message, length, stream, error,
+				   sizeof error)) {
+	case DNS_REPLY_TRUNCATED:
+		st->saw_truncated = true;
+		return;
+	case DNS_REPLY_MALFORMED:
+		snprintf(st->malformed, sizeof st->malformed, "%s", error);
+		/* Called from inside c-ares: finish from the loop, where cancelling is allowed. */
+		event_active(st->finisher, EV_TIMEOUT, 1);
+		return;
+	case DNS_REPLY_FOREIGN:
+	case DNS_REPLY_VALID:
+		return;
+	}
+}
+
+static void wire_note_error(struct dns_state *st, int error)
+{
+	if (error == ECONNREFUSED)
+		st->wire_event = DNS_WIRE_REFUSED;
+	else if (error == ECONNRESET || error == EPIPE || error == ECONNABORTED)
+		st->wire_event = DNS_WIRE_RESET;
+}
+
+static ares_socket_t wire_socket(int domain, int type, int protocol, void *data)
+{
+	struct dns_state *st = data;
+	/* With socket functions set, c-ares leaves making the socket non-blocking to them. */
+	ares_socket_t fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+	struct dns_socket *slot;
+	int one = 1;
+
+	if (fd == ARES_SOCKET_BAD)
+		return fd;
+	if ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	slot = wire_find(st, ARES_SOCKET_BAD);
+	if (slot != NULL) {
+		/* Sockets beyond the slots still work; only their checks are lost. */
+		slot->fd = fd;
+		slot->stream = (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM;
+	}
+	return fd;
+}
+
+static int wire_close(ares_socket_t fd, void *data)
+{
+	struct dns_socket *slot = wire_find(data, fd);
+
+	if (slot != NULL) {
+		frame_reset(&slot->in);
+		frame_reset(&slot->out);
+		slot->fd = ARES_SOCKET_BAD;
+	}
+	return close(fd);
+}
+
+static int wire_connect(ares_socket_t fd, const struct sockaddr *addr, ares_socklen_t length,
+			void *data)
+{
+	int rc = connect(fd, addr, length);
+	int saved = errno;
+
+	if (rc < 0)
+		wire_note_error(data, saved);
+	errno = saved;
+	return rc;
+}
+
+static ares_ssize_t wire_recvfrom(ares_socket_t fd, void *buf, size_t size, int flags,
+				  struct sockaddr *from, ares_socklen_t *from_length, void *data)
+{
+	struct dns_state *st = data;
+	struct dns_socket *slot = wire_find(st, fd);
+	ares_ssize_t got = recvfrom(fd, buf, size, flags, from, from_length);
+	int saved = errno;
+
+	if (got < 0) {
+		wire_note_error(st, saved);
+	} else if (slot != NULL && slot->stream) {
+		const uint8_t *p = buf;
+		size_t n = (size_t)got;
+		long length;
+
+		if (got == 0)
+			st->wire_event = DNS_WIRE_CLOSED;
+		while ((length = frame_feed(&slot->in, &p, &n)) >= 0)
+			wire_received(st, slot->in.data, (size_t)length, true);
+	} else if (slot != NULL) {
+		if (got == 0)
+			st->wire_event = DNS_WIRE_EMPTY;
+		else
+			wire_received(st, buf, (size_t)got, false);
+	}
+	errno = saved;
+	return got;
+}
+
+static ares_ssize_t wire_sendv(ares_socket_t fd, const struct iovec *iov, int count, void *data)
+{
+	struct dns_state *st = data;
+	struct dns_socket *slot = wire_find(st, fd);
+	ares_ssize_t sent = writev(fd, iov, count);
+	int saved = errno;
+	uint8_t datagram[DNS_QUERY_MAX];
+	size_t left = sent > 0 ? (size_t)sent : 0;
+	size_t copied = 0;
+
+	if (sent < 0)
+		wire_note_error(st, saved);
+	for (int i = 0; i < count && left > 0 && slot != NULL; i++) {
+		const uint8_t *p = iov[i].iov_base;
+		size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
+		long length;
+
+		left -= n;
+		if (!slot->stream) {
+			if (copied + n <= sizeof datagram)
+				memcpy(datagram + copied, p, n);
+			copied += n;
+			continue;
+		}
+		while ((length = frame_feed(&slot->out, &p, &n)) >= 0)
+			wire_sent(st, slot->out.data, (size_t)length);
+	}
+	if (slot != NULL && !slot->stream && copied > 0 && copied <= sizeof datagram)
+		wire_sent(st, datagram, copied);
+	errno = saved;
+	return sent;
+}
+
+static const struct ares_socket_functions wire_functions = {
+    .asocket = wire_socket,
+    .aclose = wire_close,
+    .aconnect = wire_connect,
+    .arecvfrom = wire_recvfrom,
+    .asendv = wire_sendv,
+};
+
+static void on_finisher(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_state *st = arg;
+	struct probe_run *run = st->run;
+
+	(void)fd;
+	(void)what;
+	if (run == NULL || st->malformed[0] == '\0')
+		return;
+	/* Drop the query c-ares still waits on; its callback sees no run and returns. */
+	st->run = NULL;
+	cares_loop_cancel(st->loop);
+	st->run = run;
+	end_malformed(st);
 }
 
 static int ensure_channel(struct dns_state *st, struct event_base *base, char *reason,
@@ -471,11 +819,15 @@ static int ensure_channel(struct dns_state *st, struct event_base *base, char *r
 	if (st->loop != NULL && st->loop_base == base)
 		return 0;
 	cares_loop_free(st->loop);
+	st->loop = NULL;
+	if (st->finisher != NULL)
+		event_free(st->finisher);
+	st->finisher = event_new(base, -1, 0, on_finisher, st);
 	memset(&options, 0, sizeof options);
 	/* NOCHECKRESP hands SERVFAIL and REFUSED answers over instead of trying the next
 	 * server, so their rcode can be checked. */
 	options.flags = ARES_FLAG_NOCHECKRESP | (st->tcp ? ARES_FLAG_USEVC : 0);
-	options.timeout = DNS_TRY_TIMEOUT_MS;
+	options.timeout = st->tcp ? DNS_TCP_TIMEOUT_MS : DNS_TRY_TIMEOUT_MS;
 	options.tries = DNS_TRIES;
 	st->loop = cares_loop_new(base, &options,
 				  ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES, &status);
@@ -485,6 +837,7 @@ static int ensure_channel(struct dns_state *st, struct event_base *base, char *r
 		return -1;
 	}
 	st->loop_base = base;
+	ares_set_socket_functions(cares_loop_channel(st->loop), &wire_functions, st);
 	if (st->server != NULL) {
 		status = ares_set_servers_ports_csv(cares_loop_channel(st->loop), st->server);
 		if (status != ARES_SUCCESS) {
@@ -508,6 +861,9 @@ static void dns_start(struct probe_run *run, void *state)
 
 	st->run = run;
 	st->sent_us = probe_now_us();
+	st->wire_event = DNS_WIRE_NONE;
+	st->saw_truncated = false;
+	st->malformed[0] = '\0';
 	if (ensure_channel(st, probe_run_base(run), reason, sizeof reason) < 0) {
 		run_end(st, PROBE_STATUS_INTERNAL_ERROR, reason);
 		return;
@@ -533,6 +889,8 @@ static void dns_cancel(struct probe_run *run, void *state)
 
 	(void)run;
 	st->run = NULL;
+	if (st->finisher != NULL)
+		event_del(st->finisher);
 	if (st->loop != NULL)
 		cares_loop_cancel(st->loop);
 }

@@ -371,6 +371,83 @@ bad:
 	return -1;
 }
 
+/* Reads one question: its name as text (lower case for comparison), type and class. */
+static int read_question(const uint8_t *msg, size_t length, size_t *offset, char *name,
+			 size_t name_size, unsigned *type, unsigned *rclass)
+{
+	struct text t = {name, name_size, 0, 0};
+
+	name[0] = '\0';
+	if (read_name(msg, length, offset, &t) < 0 || t.overflow || *offset + 4 > length)
+		return -1;
+	for (char *c = name; *c != '\0'; c++) {
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	}
+	*type = get16(msg + *offset);
+	*rclass = get16(msg + *offset + 2);
+	*offset += 4;
+	return 0;
+}
+
+/* 0 when `reply` repeats the questions of `query`, as RFC 1035 section 7.3 expects. */
+static int same_questions(const uint8_t *query, size_t query_length, const uint8_t *reply,
+			  size_t reply_length)
+{
+	char query_name[DNS_NAME_TEXT_MAX];
+	char reply_name[DNS_NAME_TEXT_MAX];
+	size_t query_offset = DNS_HEADER_SIZE;
+	size_t reply_offset = DNS_HEADER_SIZE;
+	unsigned count = get16(query + 4);
+
+	if (get16(reply + 4) != count)
+		return -1;
+	for (unsigned i = 0; i < count; i++) {
+		unsigned query_type, query_class, reply_type, reply_class;
+
+		if (read_question(query, query_length, &query_offset, query_name, sizeof query_name,
+				  &query_type, &query_class) < 0 ||
+		    read_question(reply, reply_length, &reply_offset, reply_name, sizeof reply_name,
+				  &reply_type, &reply_class) < 0)
+			return -1;
+		if (strcmp(query_name, reply_name) != 0 || query_type != reply_type ||
+		    query_class != reply_class)
+			return -1;
+	}
+	return 0;
+}
+
+enum dns_reply_kind dns_reply_classify(const uint8_t *query, size_t query_length,
+				       const uint8_t *reply, size_t reply_length, int over_tcp,
+				       char *error, size_t error_size)
+{
+	struct dns_response response;
+	unsigned flags;
+
+	error[0] = '\0';
+	if (query_length < DNS_HEADER_SIZE || reply_length < 2 || get16(query) != get16(reply))
+		return DNS_REPLY_FOREIGN;
+	if (reply_length < DNS_HEADER_SIZE) {
+		snprintf(error, error_size, "truncated header (%zu bytes)", reply_length);
+		return DNS_REPLY_MALFORMED;
+	}
+	flags = get16(reply + 2);
+	if ((flags & 0x8000) == 0) {
+		snprintf(error, error_size, "QR bit clear: not a response");
+		return DNS_REPLY_MALFORMED;
+	}
+	if (same_questions(query, query_length, reply, reply_length) < 0) {
+		snprintf(error, error_size, "question section does not repeat the query");
+		return DNS_REPLY_MALFORMED;
+	}
+	if ((flags & 0x0200) != 0 && !over_tcp)
+		return DNS_REPLY_TRUNCATED;
+	if (dns_response_parse(reply, reply_length, &response, error, error_size) < 0)
+		return DNS_REPLY_MALFORMED;
+	dns_response_free(&response);
+	return DNS_REPLY_VALID;
+}
+
 void dns_response_free(struct dns_response *response)
 {
 	for (int s = 0; s < DNS_SECTION_COUNT; s++) {

@@ -39,6 +39,25 @@ int dns_response_parse(const uint8_t *message, size_t length, struct dns_respons
 		       size_t error_size);
 void dns_response_free(struct dns_response *response);
 
+/* Kind of a message read from the server's socket, judged against the query sent. */
+enum dns_reply_kind {
+	DNS_REPLY_FOREIGN,   /* too short to hold an ID, or another query's ID: not ours */
+	DNS_REPLY_TRUNCATED, /* TC set over UDP with the question echoed: TCP comes next */
+	DNS_REPLY_MALFORMED, /* ours, but cannot be read: `error` says why */
+	DNS_REPLY_VALID,
+};
+
+/*
+ * Classifies `reply` as an answer to `query` (both as sent on the wire, without the TCP
+ * length prefix). A reply is ours when its ID is the query's; it is malformed when its
+ * header is cut short, its QR bit is clear, its question section is not the query's,
+ * or (except for a truncated UDP answer, whose records may be cut) its records cannot
+ * be parsed. c-ares silently drops most of these, so the probe checks them itself.
+ */
+enum dns_reply_kind dns_reply_classify(const uint8_t *query, size_t query_length,
+				       const uint8_t *reply, size_t reply_length, int over_tcp,
+				       char *error, size_t error_size);
+
 /* Type number for a mnemonic ("MX", case-insensitive); -1 when unknown. */
 int dns_type_parse(const char *name);
 /* Mnemonic for a type number; NULL when not one of the known types. */

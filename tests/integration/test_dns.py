@@ -1,12 +1,15 @@
 """The dns probe against a real dnsmasq on loopback (authoritative for `example`, never
-forwarding), plus a small UDP responder that answers SERVFAIL and one that never answers."""
+forwarding), plus small responders of our own: one answering SERVFAIL, one never
+answering, one answering with broken messages, and TCP servers that close or hang."""
 
 import os
+import random
 import shutil
 import socket
 import struct
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -66,11 +69,13 @@ def query(name, qtype):
 
 
 class UdpResponder:
-    """Answers every query with `rcode` and no records, or never answers when rcode is None."""
+    """Answers every query with `rcode` and no records, or never answers when rcode is None.
+    `reply`, when given, builds the whole answer from the query instead."""
 
-    def __init__(self, rcode):
+    def __init__(self, rcode, reply=None, port=0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
+        self.reply = reply
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.rcode = rcode
@@ -86,6 +91,9 @@ class UdpResponder:
             except socket.timeout:
                 continue
             self.queries += 1
+            if self.reply is not None:
+                self.sock.sendto(self.reply(data), peer)
+                continue
             if self.rcode is None or len(data) < 12:
                 continue
             flags = 0x8000 | (data[2] & 0x01) << 8 | 0x0080 | self.rcode
@@ -96,6 +104,55 @@ class UdpResponder:
         self.stopping = True
         self.thread.join(timeout=5)
         self.sock.close()
+
+
+class TcpServer:
+    """Accepts connections on 127.0.0.1:`port` (0: any free port). With close=True it reads
+    the query and closes without answering; otherwise it keeps every connection open
+    and silent until stopped."""
+
+    def __init__(self, close, port=0):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.close = close
+        self.accepted = 0
+        self.held = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            self.accepted += 1
+            if not self.close:
+                self.held.append(conn)
+                continue
+            conn.settimeout(2)
+            try:
+                conn.recv(2048)
+            except OSError:
+                pass
+            conn.close()
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(timeout=5)
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
+
+
+def truncated_reply(data):
+    """The query echoed back as a NOERROR answer with the TC bit set and no records."""
+    return data[:2] + struct.pack(">H", 0x8380) + data[4:6] + b"\0\0\0\0\0\0" + data[12:]
 
 
 @pytest.fixture
@@ -205,3 +262,109 @@ def test_dns_silent_server_times_out(tmp_path):
     assert r.status("silent") == "timeout"
     assert r.reason("silent") == "timeout after 1s"
     assert responder.queries >= 1
+
+
+def test_dns_tcp_closed_without_answer_after_truncation(tmp_path):
+    # The UDP answer says "truncated", so the query is repeated over TCP on the same
+    # port, where the server reads it and closes the connection without a word.
+    tcp = TcpServer(close=True)
+    udp = UdpResponder(None, reply=truncated_reply, port=tcp.port)
+    try:
+        r = run_once(str(tmp_path), "probes:\n" + dns_probe(
+            "tc", f"127.0.0.1:{tcp.port}", query_name="api.example", timeout="5s"))
+    finally:
+        udp.stop()
+        tcp.stop()
+    assert udp.queries >= 1
+    assert tcp.accepted >= 1
+    assert r.status("tc") == "connection_lost", r.output
+    assert r.reason("tc") == (f"dns: 127.0.0.1:{tcp.port} closed the TCP connection without "
+                              "a response (the UDP answer was truncated)")
+    assert r.value("tc", "probe_success") == 0
+    assert r.value("tc", "probe_dns_lookup_time_seconds") is None
+
+
+def test_dns_tcp_closed_without_answer(tmp_path):
+    tcp = TcpServer(close=True)
+    try:
+        r = run_once(str(tmp_path), "probes:\n" + dns_probe(
+            "closed", f"127.0.0.1:{tcp.port}", query_name="api.example", transport="tcp",
+            timeout="5s"))
+    finally:
+        tcp.stop()
+    assert r.status("closed") == "connection_lost", r.output
+    assert r.reason("closed") == \
+        f"dns: 127.0.0.1:{tcp.port} closed the TCP connection without a response"
+    assert r.value("closed", "probe_dns_lookup_time_seconds") is None
+
+
+def test_dns_refused_port_has_no_lookup_time(tmp_path):
+    port = free_port()  # nothing listens there over TCP
+    r = run_once(str(tmp_path), "probes:\n" + dns_probe(
+        "refused", f"127.0.0.1:{port}", query_name="api.example", transport="tcp",
+        timeout="5s"))
+    assert r.status("refused") == "refused", r.output
+    assert r.reason("refused") == f"dns: connection refused by 127.0.0.1:{port}"
+    assert r.value("refused", "probe_dns_lookup_time_seconds") is None
+
+
+def short_header_reply(data):
+    return data[:2] + bytes.fromhex("818000010005")
+
+
+def random_body_replies():
+    """Replies of the query's ID and 40 seeded random bytes. The seeds give bodies with
+    and without the TC bit, so both paths through the checks run."""
+    makers = []
+    for seed in (1, 2, 3, 4, 5, 6):
+        body = random.Random(seed).randbytes(40)
+        makers.append(pytest.param(lambda data, body=body: data[:2] + body,
+                                   id=f"random-{seed}-tc{(body[0] >> 1) & 1}"))
+    return makers
+
+
+@pytest.mark.parametrize("reply", [pytest.param(short_header_reply, id="short-header")] +
+                         random_body_replies())
+def test_dns_malformed_response_fails_at_once(tmp_path, reply):
+    responder = UdpResponder(None, reply=reply)
+    started = time.monotonic()
+    try:
+        r = run_once(str(tmp_path), "probes:\n" + dns_probe(
+            "bad", f"127.0.0.1:{responder.port}", query_name="api.example", timeout="5s"))
+    finally:
+        responder.stop()
+    elapsed = time.monotonic() - started
+    assert r.status("bad") == "protocol_error", r.output
+    assert r.reason("bad").startswith(f"dns: malformed response from 127.0.0.1:{responder.port}: ")
+    assert elapsed < 3, f"took {elapsed:.1f}s: the probe waited instead of failing"
+    assert responder.queries == 1
+
+
+def test_dns_tcp_hang_probe_timeout(tmp_path):
+    tcp = TcpServer(close=False)
+    started = time.monotonic()
+    try:
+        r = run_once(str(tmp_path), "probes:\n" + dns_probe(
+            "hang", f"127.0.0.1:{tcp.port}", query_name="api.example", transport="tcp",
+            timeout="3s"))
+    finally:
+        tcp.stop()
+    elapsed = time.monotonic() - started
+    assert r.status("hang") == "timeout", r.output
+    assert r.reason("hang") == "timeout after 3s"
+    assert elapsed >= 2.9
+    assert r.value("hang", "probe_dns_lookup_time_seconds") is None
+
+
+def test_dns_tcp_hang_one_try(tmp_path):
+    # Over TCP the query is sent once and c-ares gives up after 6 s.
+    tcp = TcpServer(close=False)
+    try:
+        r = run_once(str(tmp_path), "probes:\n" + dns_probe(
+            "hang", f"127.0.0.1:{tcp.port}", query_name="api.example", transport="tcp",
+            timeout="10s"))
+    finally:
+        tcp.stop()
+    assert tcp.accepted == 1
+    assert r.status("hang") == "timeout", r.output
+    assert r.reason("hang") == f"dns: no response from 127.0.0.1:{tcp.port} over TCP within 6s"

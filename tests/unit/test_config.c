@@ -343,23 +343,24 @@ static void test_labels(void **state)
 static void test_unknown_keys(void **state)
 {
 	(void)state;
-	expect_errors(
-	    "listn: 127.0.0.1:1\n"
-	    "archive: {hearbeat: 20s}\n"
-	    "probes:\n"
-	    "  - name: a\n"
-	    "    type: host\n"
-	    "    intreval: 10s\n"
-	    "    roots: /\n"
-	    "    completely_different: 1\n",
-	    "t.yml:1:1: listn: unknown key (did you mean \"listen\"?)\n"
-	    "t.yml:2:11: archive.hearbeat: unknown key (did you mean \"heartbeat\"?)\n"
-	    "t.yml:6:5: probes[0].intreval: unknown key (did you mean \"interval\"?)\n"
-	    "t.yml:7:5: probes[0].roots: unknown key (did you mean \"root\"?)\n"
-	    "t.yml:8:5: probes[0].completely_different: unknown key (known keys here: "
-	    "name, type, interval, timeout, heartbeat, rise, fall, fast_interval, labels, root, "
-	    "filesystems_exclude, "
-	    "mount_points_exclude, devices_exclude, interfaces_exclude)");
+	expect_errors("listn: 127.0.0.1:1\n"
+		      "archive: {hearbeat: 20s}\n"
+		      "probes:\n"
+		      "  - name: a\n"
+		      "    type: host\n"
+		      "    intreval: 10s\n"
+		      "    roots: /\n"
+		      "    completely_different: 1\n",
+		      "t.yml:1:1: listn: unknown key (did you mean \"listen\"?)\n"
+		      "t.yml:2:11: archive.hearbeat: unknown key (did you mean \"heartbeat\"?)\n"
+		      "t.yml:6:5: probes[0].intreval: unknown key (did you mean \"interval\"?)\n"
+		      "t.yml:7:5: probes[0].roots: unknown key (did you mean \"root\"?)\n"
+		      "t.yml:8:5: probes[0].completely_different: unknown key (known keys here: "
+		      "name, type, interval, timeout, heartbeat, rise, fall, fast_interval, "
+		      "labels, discovery, "
+		      "root, "
+		      "filesystems_exclude, "
+		      "mount_points_exclude, devices_exclude, interfaces_exclude)");
 }
 
 static void test_unknown_type_hides_options(void **state)

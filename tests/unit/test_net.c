@@ -239,6 +239,70 @@ static void test_dns_response_malformed(void **state)
 	assert_string_equal(error, "record 1 of the answer section is malformed");
 }
 
+/* A query for api.example A IN with ID 0x4242, as c-ares sends it. */
+static const uint8_t query_api[] = {0x42, 0x42, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+				    0x00, 0x00, 3,    'a',  'p',  'i',  7,    'e',  'x',  'a',
+				    'm',  'p',  'l',  'e',  0,    0x00, 0x01, 0x00, 0x01};
+
+/* The answer to query_api with one A record, 192.0.2.10. */
+static const uint8_t reply_api[] = {
+    0x42, 0x42, 0x81, 0x80, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 3,    'a',  'p',
+    'i',  7,    'e',  'x',  'a',  'm',  'p',  'l',  'e',  0,    0x00, 0x01, 0x00, 0x01, 0xc0,
+    0x0c, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x01, 0x2c, 0x00, 0x04, 192,  0,    2,    10};
+
+static void test_dns_reply_classify(void **state)
+{
+	static const struct {
+		const char *behaviour;
+		size_t length; /* of the reply, after the edits below */
+		size_t edit_at;
+		uint8_t edit_value;
+		int over_tcp;
+		enum dns_reply_kind kind;
+		const char *error;
+	} cases[] = {
+	    {"a well-formed answer is valid", sizeof reply_api, 0, 0x42, 0, DNS_REPLY_VALID, ""},
+	    {"another query's ID is not ours", sizeof reply_api, 1, 0x43, 0, DNS_REPLY_FOREIGN, ""},
+	    {"one byte cannot be matched to the query", 1, 0, 0x42, 0, DNS_REPLY_FOREIGN, ""},
+	    {"a header cut short is malformed", 8, 0, 0x42, 0, DNS_REPLY_MALFORMED,
+	     "truncated header (8 bytes)"},
+	    {"a message with QR clear is malformed", sizeof reply_api, 2, 0x01, 0,
+	     DNS_REPLY_MALFORMED, "QR bit clear: not a response"},
+	    {"another name in the question is malformed", sizeof reply_api, 13, 'b', 0,
+	     DNS_REPLY_MALFORMED, "question section does not repeat the query"},
+	    {"a question count of zero is malformed", sizeof reply_api, 5, 0, 0,
+	     DNS_REPLY_MALFORMED, "question section does not repeat the query"},
+	    {"the question's case does not matter", sizeof reply_api, 13, 'A', 0, DNS_REPLY_VALID,
+	     ""},
+	    {"a record cut short is malformed", sizeof reply_api - 2, 0, 0x42, 0,
+	     DNS_REPLY_MALFORMED, "record 1 of the answer section is malformed"},
+	    {"a truncated UDP answer goes on over TCP", sizeof reply_api - 2, 2, 0x83, 0,
+	     DNS_REPLY_TRUNCATED, ""},
+	    {"TC over TCP does not excuse a cut record", sizeof reply_api - 2, 2, 0x83, 1,
+	     DNS_REPLY_MALFORMED, "record 1 of the answer section is malformed"},
+	    {"more records counted than present is malformed", sizeof reply_api, 7, 5, 0,
+	     DNS_REPLY_MALFORMED, "record 2 of the answer section is malformed"},
+	};
+	uint8_t reply[sizeof reply_api];
+	char error[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		memcpy(reply, reply_api, sizeof reply);
+		reply[cases[i].edit_at] = cases[i].edit_value;
+		print_message("%s\n", cases[i].behaviour);
+		assert_int_equal(dns_reply_classify(query_api, sizeof query_api, reply,
+						    cases[i].length, cases[i].over_tcp, error,
+						    sizeof error),
+				 cases[i].kind);
+		assert_string_equal(error, cases[i].error);
+	}
+	/* Nothing is known about the query yet (nothing was sent): every reply is foreign. */
+	assert_int_equal(
+	    dns_reply_classify(query_api, 0, reply_api, sizeof reply_api, 0, error, sizeof error),
+	    DNS_REPLY_FOREIGN);
+}
+
 static void test_dns_rcode_and_type_names(void **state)
 {
 	char buf[16];
@@ -444,6 +508,7 @@ int main(void)
 	    cmocka_unit_test(test_tcp_send_line_ending),
 	    cmocka_unit_test(test_dns_response_render),
 	    cmocka_unit_test(test_dns_response_malformed),
+	    cmocka_unit_test(test_dns_reply_classify),
 	    cmocka_unit_test(test_dns_rcode_and_type_names),
 	    cmocka_unit_test(test_dns_server_split),
 	    cmocka_unit_test(test_dns_section_validation),

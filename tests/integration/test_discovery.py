@@ -1,0 +1,141 @@
+"""Probe templates with file_sd target discovery: targets that appear start probing,
+targets that vanish stop, a broken target file keeps the last good targets."""
+
+import re
+import socket
+import subprocess
+import threading
+
+import pytest
+
+from conftest import tocsind_path, wait_for
+
+
+class Listener:
+    """A TCP server on loopback that accepts and closes connections."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+                conn.close()
+            except OSError:
+                continue
+
+    def close(self):
+        self.stop = True
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+@pytest.fixture
+def listeners():
+    made = [Listener(), Listener()]
+    yield made
+    for listener in made:
+        listener.close()
+
+
+def unused_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+TEMPLATE = """
+interval: 1s
+timeout: 500ms
+retention: [1s:1h]
+probes:
+  - name: web
+    type: tcp
+    target: "${{target}}"
+    labels: {{ team: ops }}
+    discovery:
+      file_sd: {{ files: ["{files}"], refresh_interval: 1s }}
+"""
+
+
+def write_targets(path, targets, env="test"):
+    quoted = ", ".join(f'"{t}"' for t in targets)
+    path.write_text(f"- targets: [{quoted}]\n  labels: {{ env: {env} }}\n")
+
+
+def success(body, target):
+    m = re.search(r'^probe_success\{env="test",instance="' + re.escape(target)
+                  + r'",probe="web/' + re.escape(target) + r'",team="ops"\} (\S+)$', body, re.M)
+    return m.group(1) if m else None
+
+
+def test_targets_follow_the_file(daemon_factory, tmp_path, listeners):
+    a = f"127.0.0.1:{listeners[0].port}"
+    b = f"127.0.0.1:{listeners[1].port}"
+    c = f"127.0.0.1:{unused_port()}"
+    targets = tmp_path / "targets-web.yml"
+    write_targets(targets, [a, b])
+    d = daemon_factory(TEMPLATE.format(files=tmp_path / "targets-*.yml"))
+
+    wait_for(lambda: success(d.metrics(), a) == "1" and success(d.metrics(), b) == "1",
+             timeout=20, what="both discovered targets probed")
+
+    # B leaves, C (nothing listens there) arrives.
+    write_targets(targets, [a, c])
+    wait_for(lambda: success(d.metrics(), c) == "0", timeout=20, what="new target probed")
+    body = d.metrics()
+    assert success(body, b) is None, "a vanished target's series must leave /metrics"
+    assert success(body, a) == "1"
+
+    # A broken file keeps the last good targets running.
+    targets.write_text("- targets: [unclosed\n")
+    wait_for(lambda: "target files have errors" in d.log_text(), timeout=20,
+             what="error for the broken target file")
+    body = d.metrics()
+    assert success(body, a) == "1"
+    assert success(body, c) == "0"
+    assert d.proc.poll() is None
+
+
+def test_template_errors_reported_per_target(tmp_path):
+    targets = tmp_path / "targets.yml"
+    write_targets(targets, ["127.0.0.1:1"])
+    cfg = tmp_path / "tocsin.yml"
+    cfg.write_text(TEMPLATE.format(files=targets).replace('target: "${target}"',
+                                                          'tagret: "${target}"'))
+    r = subprocess.run([tocsind_path(), "--check-config", "--config", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert f"{cfg}:8:5: web[target 127.0.0.1:1].tagret: unknown key" in r.stderr, r.stderr
+
+
+def test_bad_target_file_rejected_at_load(tmp_path):
+    targets = tmp_path / "targets.yml"
+    targets.write_text("- targets: [\"has space:80\"]\n")
+    cfg = tmp_path / "tocsin.yml"
+    cfg.write_text(TEMPLATE.format(files=targets))
+    r = subprocess.run([tocsind_path(), "--check-config", "--config", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert f"{targets}:1:12: [0].targets: target \"has space:80\" is not accepted" in r.stderr, \
+        r.stderr
+
+
+def test_once_runs_discovered_targets(tmp_path, listeners):
+    a = f"127.0.0.1:{listeners[0].port}"
+    targets = tmp_path / "targets.yml"
+    write_targets(targets, [a])
+    cfg = tmp_path / "tocsin.yml"
+    cfg.write_text(TEMPLATE.format(files=targets))
+    r = subprocess.run([tocsind_path(), "--once", "--config", str(cfg)], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"probe web/{a} (type tcp): ok" in r.stdout, r.stdout
