@@ -717,9 +717,9 @@ static int config_read_discovery(struct cfg_map *m, const struct config *c, stru
 }
 
 /*
- * Reads one probe mapping into *p. `instance` is true for a probe made from a template for
- * one target: its `discovery` key is then ignored and its options are always checked.
- * Returns true when *p counts as a probe of the config (it has a name slot).
+ * Reads one probe mapping into *p and closes the mapping. `instance` is true for a probe
+ * made from a template for one target: its `discovery` key is then ignored and its
+ * options are always checked.
  */
 static void config_read_probe_fields(struct cfg_map *m, struct config *c,
 				     const struct config_defaults *d, struct config_probe *p,

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages tocsin needs, and only those that are missing.
-#   install-deps.sh run   build and run tocsind
-#   install-deps.sh test  also what the test suite needs (rrdcached, Prometheus, pytest...)
+#   install-deps.sh run           build and run tocsind
+#   install-deps.sh test          also what the test suite needs (rrdcached, Prometheus...)
+#   install-deps.sh packages P... the named packages (benchmarks use this for their peers)
 # Packages that ship a service (rrdcached, prometheus) are installed without letting
 # their service start: the tests start their own copies on loopback.
 set -eu
@@ -15,8 +16,12 @@ test_pkgs="rrdcached prometheus python3 python3-pytest python3-requests clang-fo
 case $mode in
 run) pkgs=$run_pkgs ;;
 test) pkgs="$run_pkgs $test_pkgs" ;;
+packages)
+	shift
+	pkgs="$*"
+	;;
 *)
-	echo "usage: $0 run|test" >&2
+	echo "usage: $0 run|test|packages PACKAGE..." >&2
 	exit 2
 	;;
 esac

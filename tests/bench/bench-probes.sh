@@ -31,34 +31,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-install_missing() {
-	missing=""
-	for p in "$@"; do
-		if ! dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-			missing="$missing $p"
-		fi
-	done
-	[ -z "$missing" ] && return 0
-	if [ "$(id -u)" != 0 ]; then
-		echo "bench-probes: missing Debian packages:$missing (run as root)" >&2
-		exit 1
-	fi
-	echo "bench-probes: installing:$missing"
-	policy_added=0
-	if [ ! -e /usr/sbin/policy-rc.d ]; then
-		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-		chmod +x /usr/sbin/policy-rc.d
-		policy_added=1
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	# shellcheck disable=SC2086 # word splitting of the package list is intended
-	apt-get install -y -qq --no-install-recommends $missing
-	if [ "$policy_added" = 1 ]; then
-		rm -f /usr/sbin/policy-rc.d
-	fi
-}
-
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -85,7 +57,7 @@ field() {
 	echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
 
-install_missing nginx-light prometheus-blackbox-exporter wrk
+"$(dirname "$0")/../../scripts/install-deps.sh" packages nginx-light prometheus-blackbox-exporter wrk
 
 nginx_port=$(free_port)
 mkdir -p "$work/nginx"
