@@ -283,7 +283,7 @@ static double http_version_number(long version)
 	}
 }
 
-static void emit_response(struct http_state *st, struct probe_run *run, long status)
+static void emit_response(struct http_state *st, struct probe_run *run, long status, CURLcode code)
 {
 	CURL *easy = st->easy;
 	curl_off_t content_length = -1;
@@ -305,7 +305,10 @@ static void emit_response(struct http_state *st, struct probe_run *run, long sta
 	if (status > 0) {
 		emit(run, &m_content_length,
 		     (double)(content_length >= 0 ? content_length : received));
-		emit(run, &m_uncompressed, (double)st->decoded_bytes);
+		/* After a decoding error the decoded length is unknown: leave it out rather
+		 * than export a placeholder. */
+		if (code != CURLE_BAD_CONTENT_ENCODING)
+			emit(run, &m_uncompressed, (double)st->decoded_bytes);
 		emit(run, &m_version, http_version_number(version));
 	}
 	emit(run, &m_redirects, (double)redirects);
@@ -366,7 +369,7 @@ static void transfer_done(CURL *easy, CURLcode code, void *arg)
 
 	emit(run, &m_success, status == PROBE_STATUS_OK ? 1 : 0);
 	emit(run, &m_duration, (double)(probe_now_us() - st->started_us) / 1e6);
-	emit_response(st, run, t.status);
+	emit_response(st, run, t.status, code);
 	emit_certificates(st, run);
 	emit(run, &m_regex, failure == HTTP_FAILURE_REGEX ? 1 : 0);
 	probe_run_finish(run, status, "%s", reason);

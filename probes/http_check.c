@@ -109,6 +109,13 @@ static enum probe_status check_transport(const struct http_options *o,
 		snprintf(reason, size, "http: connection closed without a response");
 		return PROBE_STATUS_CONNECTION_LOST;
 	case CURLE_RECV_ERROR:
+		/* libcurl reports an oversized header block as a receive error. */
+		if (strstr(curl_text(t), "Too large response headers") != NULL) {
+			snprintf(reason, size, "http: %s", curl_text(t));
+			return PROBE_STATUS_PROTOCOL_ERROR;
+		}
+		snprintf(reason, size, "http: %s", curl_text(t));
+		return PROBE_STATUS_CONNECTION_LOST;
 	case CURLE_SEND_ERROR:
 	case CURLE_PARTIAL_FILE:
 	case CURLE_HTTP2_STREAM:

@@ -139,6 +139,9 @@ def test_body_labelled_gzip_but_plain_fails(tmp_path, server):
     assert rc == 1
     assert results["fake"][0] == "protocol_error"
     assert results["fake"][1].startswith("http: content decoding error")
+    # The decoded length is unknown: left out, never exported as 0.
+    assert value(samples, "probe_http_uncompressed_body_length", "fake") is None
+    assert value(samples, "probe_http_status_code", "fake") == 200
 
 
 def test_chunked_body_and_regexes(tmp_path, server):

@@ -370,6 +370,15 @@ static void transfer_verdicts_and_reasons(void **state)
 	     PROBE_STATUS_CONNECTION_LOST,
 	     HTTP_FAILURE_TRANSPORT,
 	     "http: connection closed without a response"},
+	    {{.code = CURLE_RECV_ERROR,
+	      .curl_error = "Too large response headers: 307957 > 307200"},
+	     PROBE_STATUS_PROTOCOL_ERROR,
+	     HTTP_FAILURE_TRANSPORT,
+	     "http: Too large response headers: 307957 > 307200"},
+	    {{.code = CURLE_RECV_ERROR, .curl_error = "Recv failure: Connection reset by peer"},
+	     PROBE_STATUS_CONNECTION_LOST,
+	     HTTP_FAILURE_TRANSPORT,
+	     "http: Recv failure: Connection reset by peer"},
 	};
 
 	(void)state;
