@@ -129,6 +129,8 @@ static void config_discovery_free(struct config_discovery *dc)
 	if (dc == NULL)
 		return;
 	cfg_strv_free(dc->files);
+	cfg_strv_free(dc->names);
+	free(dc->server);
 	free(dc->template_text);
 	free(dc->source);
 	free(dc);
@@ -653,6 +655,72 @@ static uint64_t config_probe_fingerprint(const struct cfg_map *m, const struct c
 	return h;
 }
 
+static void config_read_refresh(struct cfg_map *m, struct config_discovery *dc)
+{
+	if (cfg_get_duration_ms(m, "refresh_interval", &dc->refresh_ms) == 1 &&
+	    dc->refresh_ms < 1000)
+		cfg_error(m, "refresh_interval",
+			  "must be at least 1s: the targets are read again at this interval");
+}
+
+static void config_read_file_sd(struct cfg_map *dm, struct config_discovery *dc)
+{
+	struct cfg_map fm;
+
+	dc->kind = CONFIG_DISCOVERY_FILE;
+	if (cfg_get_map(dm, "file_sd", &fm) != 1) {
+		cfg_map_discard(&fm);
+		return;
+	}
+	if (cfg_get_string_list(&fm, "files", &dc->files, &dc->file_count) != 1 ||
+	    dc->file_count == 0) {
+		if (!cfg_has(&fm, "files"))
+			cfg_error(&fm, NULL,
+				  "missing required key \"files\" (a list of paths or globs of "
+				  "target files)");
+		else if (dc->files != NULL && dc->file_count == 0)
+			cfg_error(&fm, "files", "the list is empty; name at least one target file");
+	}
+	config_read_refresh(&fm, dc);
+	cfg_map_finish(&fm);
+}
+
+static void config_read_dns_sd(struct cfg_map *dm, struct config_discovery *dc)
+{
+	struct cfg_map nm;
+	char *type = NULL;
+	int64_t port = 0;
+
+	dc->kind = CONFIG_DISCOVERY_DNS;
+	dc->dns_type = 33;
+	if (cfg_get_map(dm, "dns_sd", &nm) != 1) {
+		cfg_map_discard(&nm);
+		return;
+	}
+	if (cfg_get_string_list(&nm, "names", &dc->names, &dc->name_count) != 1 ||
+	    dc->name_count == 0)
+		cfg_error(&nm, cfg_has(&nm, "names") ? "names" : NULL,
+			  "give at least one name to query, e.g. names: [_http._tcp.example.com]");
+	if (cfg_get_string(&nm, "type", &type) == 1) {
+		if (strcmp(type, "SRV") == 0)
+			dc->dns_type = 33;
+		else if (strcmp(type, "A") == 0)
+			dc->dns_type = 1;
+		else if (strcmp(type, "AAAA") == 0)
+			dc->dns_type = 28;
+		else
+			cfg_error(&nm, "type", "\"%s\" is not accepted; use SRV, A or AAAA", type);
+		free(type);
+	}
+	if (cfg_get_int(&nm, "port", 1, 65535, &port) == 1)
+		dc->port = (uint16_t)port;
+	if (dc->dns_type == 33 && dc->port != 0)
+		cfg_error(&nm, "port", "SRV records carry their own port; port is for A and AAAA");
+	cfg_get_string(&nm, "server", &dc->server);
+	config_read_refresh(&nm, dc);
+	cfg_map_finish(&nm);
+}
+
 /*
  * Reads `discovery:` of a probe. Returns 1 when the probe is a template (p->discovery
  * set), 0 when it has no discovery, -1 when the key is invalid (errors recorded; the
@@ -661,7 +729,6 @@ static uint64_t config_probe_fingerprint(const struct cfg_map *m, const struct c
 static int config_read_discovery(struct cfg_map *m, const struct config *c, struct config_probe *p)
 {
 	struct cfg_map dm;
-	struct cfg_map fm;
 	struct config_discovery *dc;
 	char where[CFG_PATH_MAX + 64];
 	int rc = cfg_get_map(m, "discovery", &dm);
@@ -688,30 +755,15 @@ static int config_read_discovery(struct cfg_map *m, const struct config *c, stru
 	}
 	p->discovery = dc;
 
-	if (cfg_get_map(&dm, "file_sd", &fm) != 1) {
-		if (!cfg_has(&dm, "file_sd"))
-			cfg_error(&dm, NULL, "missing required key \"file_sd\"");
-		cfg_map_discard(&fm);
-		cfg_map_finish(&dm);
-		return 1;
-	}
-	if (cfg_get_string_list(&fm, "files", &dc->files, &dc->file_count) != 1 ||
-	    dc->file_count == 0) {
-		if (!cfg_has(&fm, "files"))
-			cfg_error(&fm, NULL,
-				  "missing required key \"files\" (a list of paths or globs of "
-				  "target files)");
-		else if (dc->files != NULL && dc->file_count == 0)
-			cfg_error(&fm, "files", "the list is empty; name at least one target file");
-	}
-	if (cfg_get_duration_ms(&fm, "refresh_interval", &dc->refresh_ms) == 1 &&
-	    dc->refresh_ms < 1000) {
-		cfg_error(&fm, "refresh_interval",
-			  "must be at least 1s: the target files are read again at this interval");
+	if (cfg_has(&dm, "file_sd") == cfg_has(&dm, "dns_sd")) {
+		cfg_error(&dm, NULL, "give exactly one of \"file_sd\" and \"dns_sd\"");
+	} else if (cfg_has(&dm, "file_sd")) {
+		config_read_file_sd(&dm, dc);
+	} else {
+		config_read_dns_sd(&dm, dc);
 	}
 	if (dc->template_text == NULL)
 		cfg_error(m, NULL, "cannot read the probe's text back to use it as a template");
-	cfg_map_finish(&fm);
 	cfg_map_finish(&dm);
 	return 1;
 }

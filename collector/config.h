@@ -22,15 +22,27 @@ struct probe_type;
 #define CONFIG_DEFAULT_TIMEOUT_MS  5000u
 #define CONFIG_DEFAULT_RETENTION   "10s:2d, 1m:30d, 1h:400d"
 
+enum config_discovery_kind {
+	CONFIG_DISCOVERY_FILE, /* file_sd */
+	CONFIG_DISCOVERY_DNS,  /* dns_sd */
+};
+
 /*
- * Targets of a probe template, from files in Prometheus's file_sd format: a list of
- * {targets: [...], labels: {...}}. Each target becomes a probe named TEMPLATE/TARGET
- * whose YAML is the template's with ${target} replaced.
+ * Targets of a probe template: from files in Prometheus's file_sd format (a list of
+ * {targets: [...], labels: {...}}), or from DNS records (SRV, A or AAAA) of the names
+ * listed. Each target becomes a probe named TEMPLATE/TARGET whose YAML is the
+ * template's with ${target} replaced.
  */
 struct config_discovery {
-	char **files; /* glob patterns, NULL-terminated */
+	enum config_discovery_kind kind;
+	char **files; /* file_sd: glob patterns, NULL-terminated */
 	size_t file_count;
-	uint64_t refresh_ms;  /* how often the files are read again */
+	char **names; /* dns_sd: names to query, NULL-terminated */
+	size_t name_count;
+	int dns_type;         /* dns_sd: 33 (SRV), 1 (A) or 28 (AAAA) */
+	uint16_t port;        /* dns_sd: port added to A and AAAA targets, 0 for none */
+	char *server;         /* dns_sd: "IP[:PORT]" to ask, NULL for the system resolver */
+	uint64_t refresh_ms;  /* how often the targets are read again */
 	char *template_text;  /* the probe's mapping, ${target} not yet replaced */
 	size_t template_line; /* 0-based line of the mapping in its file, for messages */
 	char *source;         /* the config file's name */

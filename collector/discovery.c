@@ -10,6 +10,7 @@
 
 #include "collector/cfg.h"
 #include "collector/config.h"
+#include "collector/discovery_dns.h"
 #include "collector/hash.h"
 #include "collector/log.h"
 #include "collector/throttle.h"
@@ -202,6 +203,11 @@ int discovery_check_template(const struct config *cfg, const struct config_probe
 	size_t count;
 	int rc;
 
+	/* DNS answers are not waited for while a config loads: that would stall a reload. */
+	if (tmpl->discovery->kind == CONFIG_DISCOVERY_DNS) {
+		*errors = NULL;
+		return 0;
+	}
 	if (discovery_read_targets(tmpl->discovery, &targets, &count, errors) < 0)
 		return -1;
 	rc = instantiate_all(cfg, tmpl, targets, count, &probes, errors);
@@ -216,7 +222,9 @@ int discovery_check_template(const struct config *cfg, const struct config_probe
 
 /* The discovered probes of one template, and how they were last read. */
 struct discovery_source {
+	struct discovery *d;
 	const struct config_probe *tmpl;
+	struct discovery_dns *dns; /* dns_sd resolver, NULL for file_sd */
 	struct config_probe *probes;
 	size_t probe_count;
 	uint64_t signature; /* of the targets and labels last read: a change re-instantiates */
@@ -282,22 +290,16 @@ static void log_source_errors(struct discovery_source *src, const char *errors)
 	}
 }
 
-/* Reads one template's targets; returns true when its probes changed. */
-static bool source_refresh(struct discovery *d, struct discovery_source *src)
+/* Takes a fresh target list (ownership) and re-instantiates on a change; returns true
+ * when the template's probes changed. */
+static bool source_update(struct discovery *d, struct discovery_source *src,
+			  struct discovery_target *targets, size_t count)
 {
-	struct discovery_target *targets;
 	struct config_probe *probes;
 	char *errors = NULL;
-	size_t count;
-	uint64_t signature;
+	uint64_t signature = targets_signature(targets, count);
 	char ids[256];
 
-	if (discovery_read_targets(src->tmpl->discovery, &targets, &count, &errors) < 0) {
-		log_source_errors(src, errors);
-		free(errors);
-		return false;
-	}
-	signature = targets_signature(targets, count);
 	if (signature == src->signature && src->probes != NULL) {
 		discovery_targets_free(targets, count);
 		return false;
@@ -310,15 +312,59 @@ static bool source_refresh(struct discovery *d, struct discovery_source *src)
 	}
 	if (throttle_ok(&src->errors, NULL))
 		log_notice("discovery", log_ids(ids, sizeof(ids), "probe", src->tmpl->name, NULL),
-			   "target files read without errors again");
+			   "targets read without errors again");
 	log_info("discovery", log_ids(ids, sizeof(ids), "probe", src->tmpl->name, NULL),
 		 "%zu targets", count);
 	source_clear_probes(src);
-	src->probes = probes;
+	/* Empty but not NULL, so that "no targets" is remembered as read. */
+	src->probes = probes != NULL ? probes : xcalloc(1, sizeof(*probes));
 	src->probe_count = count;
 	src->signature = signature;
 	discovery_targets_free(targets, count);
 	return true;
+}
+
+static void rebuild_merged(struct discovery *d);
+
+static void on_dns_done(struct discovery_dns *q, void *arg)
+{
+	struct discovery_source *src = arg;
+	struct discovery *d = src->d;
+	char *errors = NULL;
+	size_t count;
+	struct discovery_target *targets = discovery_dns_result(q, &count, &errors);
+
+	if (errors != NULL) {
+		log_source_errors(src, errors);
+		free(errors);
+		discovery_targets_free(targets, count);
+		return;
+	}
+	if (source_update(d, src, targets, count)) {
+		rebuild_merged(d);
+		d->changed(d->arg);
+	}
+}
+
+/* Reads one template's targets; returns true when its probes changed now (a DNS lookup
+ * reports its changes later, from on_dns_done). */
+static bool source_refresh(struct discovery *d, struct discovery_source *src)
+{
+	struct discovery_target *targets;
+	char *errors = NULL;
+	size_t count;
+
+	if (src->tmpl->discovery->kind == CONFIG_DISCOVERY_DNS) {
+		if (src->dns != NULL && !discovery_dns_busy(src->dns))
+			discovery_dns_start(src->dns, on_dns_done, src);
+		return false;
+	}
+	if (discovery_read_targets(src->tmpl->discovery, &targets, &count, &errors) < 0) {
+		log_source_errors(src, errors);
+		free(errors);
+		return false;
+	}
+	return source_update(d, src, targets, count);
 }
 
 static void rebuild_merged(struct discovery *d)
@@ -370,8 +416,10 @@ struct discovery *discovery_new(struct event_base *base, discovery_changed_fn *c
 
 static void clear_sources(struct discovery *d)
 {
-	for (size_t i = 0; i < d->source_count; i++)
+	for (size_t i = 0; i < d->source_count; i++) {
+		discovery_dns_free(d->sources[i].dns);
 		source_clear_probes(&d->sources[i]);
+	}
 	free(d->sources);
 	d->sources = NULL;
 	d->source_count = 0;
@@ -382,6 +430,7 @@ static void clear_sources(struct discovery *d)
 
 void discovery_set_config(struct discovery *d, const struct config *cfg)
 {
+	struct discovery_source *src;
 	uint64_t refresh = 0;
 
 	event_del(d->timer);
@@ -393,11 +442,20 @@ void discovery_set_config(struct discovery *d, const struct config *cfg)
 		if (p->discovery == NULL)
 			continue;
 		d->sources = xrealloc(d->sources, (d->source_count + 1) * sizeof(*d->sources));
-		memset(&d->sources[d->source_count], 0, sizeof(*d->sources));
-		d->sources[d->source_count].tmpl = p;
-		throttle_init(&d->sources[d->source_count].errors, THROTTLE_DEFAULT_INITIAL_MS,
-			      THROTTLE_DEFAULT_MAX_MS);
-		d->source_count++;
+		src = &d->sources[d->source_count++];
+		memset(src, 0, sizeof(*src));
+		src->d = d;
+		src->tmpl = p;
+		throttle_init(&src->errors, THROTTLE_DEFAULT_INITIAL_MS, THROTTLE_DEFAULT_MAX_MS);
+		if (p->discovery->kind == CONFIG_DISCOVERY_DNS) {
+			char *error = NULL;
+
+			src->dns = discovery_dns_new(d->base, p->discovery, &error);
+			if (src->dns == NULL) {
+				log_source_errors(src, error);
+				free(error);
+			}
+		}
 		if (refresh == 0 || p->discovery->refresh_ms < refresh)
 			refresh = p->discovery->refresh_ms;
 	}
@@ -428,12 +486,16 @@ struct config_probe *discovery_expand(const struct config *cfg, size_t *count, c
 		struct discovery_target *targets = NULL;
 		struct config_probe *probes;
 		size_t tcount = 0;
+		int rc;
 		char *e = NULL;
 
 		if (tmpl->discovery == NULL)
 			continue;
-		if (discovery_read_targets(tmpl->discovery, &targets, &tcount, &e) < 0 ||
-		    instantiate_all(cfg, tmpl, targets, tcount, &probes, &e) < 0) {
+		if (tmpl->discovery->kind == CONFIG_DISCOVERY_DNS)
+			rc = discovery_dns_resolve_now(tmpl->discovery, &targets, &tcount, &e);
+		else
+			rc = discovery_read_targets(tmpl->discovery, &targets, &tcount, &e);
+		if (rc < 0 || instantiate_all(cfg, tmpl, targets, tcount, &probes, &e) < 0) {
 			if (e == NULL)
 				e = xstrdup("invalid targets");
 			append_error(errors, e);

@@ -1,7 +1,7 @@
 /*
- * Target discovery from files (Prometheus's file_sd format). A probe with
- * `discovery: {file_sd: {files: [...]}}` is a template; this module reads its target
- * files on start and every refresh_interval, and keeps one probe per target made with
+ * Target discovery from files (Prometheus's file_sd format) or DNS records (dns_sd, in
+ * discovery_dns.c). A probe with `discovery:` is a template; this module reads its
+ * targets on start and every refresh_interval, and keeps one probe per target made with
  * config_instantiate_probe(). When a template's targets change it calls back, and the
  * daemon hands the scheduler the static probes plus the discovered ones: targets that
  * appear start probing, targets that vanish stop and their series leave /metrics.

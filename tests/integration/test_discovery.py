@@ -1,6 +1,7 @@
 """Probe templates with file_sd target discovery: targets that appear start probing,
 targets that vanish stop, a broken target file keeps the last good targets."""
 
+import os
 import re
 import socket
 import subprocess
@@ -139,3 +140,84 @@ def test_once_runs_discovered_targets(tmp_path, listeners):
                        text=True, timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"probe web/{a} (type tcp): ok" in r.stdout, r.stdout
+
+
+class Dnsmasq:
+    """dnsmasq on a free loopback port, answering only from its own records (no
+    upstream servers), restarted with new records by `serve`."""
+
+    def __init__(self, workdir):
+        self.binary = "/usr/sbin/dnsmasq"
+        if not os.access(self.binary, os.X_OK):
+            pytest.skip("dnsmasq is not installed (Debian package dnsmasq-base)")
+        self.workdir = workdir
+        self.port = unused_udp_port()
+        self.proc = None
+
+    def serve(self, srv_ports):
+        self.stop()
+        conf = self.workdir / "dnsmasq.conf"
+        lines = [f"port={self.port}", "listen-address=127.0.0.1", "bind-interfaces",
+                 "no-resolv", "no-hosts", "local=/test/"]
+        lines += [f"srv-host=_web._tcp.svc.test,127.0.0.1,{p}" for p in srv_ports]
+        conf.write_text("\n".join(lines) + "\n")
+        self.proc = subprocess.Popen([self.binary, "--no-daemon", f"--conf-file={conf}",
+                                      "--pid-file="], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def unused_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+DNS_TEMPLATE = """
+interval: 1s
+timeout: 500ms
+retention: [1s:1h]
+probes:
+  - name: web
+    type: tcp
+    target: "${{target}}"
+    discovery:
+      dns_sd: {{ names: [_web._tcp.svc.test], server: "127.0.0.1:{port}",
+                refresh_interval: 1s }}
+"""
+
+
+def dns_success(body, target):
+    m = re.search(r'^probe_success\{instance="' + re.escape(target) + r'",probe="web/'
+                  + re.escape(target) + r'"\} (\S+)$', body, re.M)
+    return m.group(1) if m else None
+
+
+def test_dns_sd_targets_follow_srv_records(daemon_factory, tmp_path, listeners):
+    dns = Dnsmasq(tmp_path)
+    try:
+        dns.serve([listeners[0].port, listeners[1].port])
+        a = f"127.0.0.1:{listeners[0].port}"
+        b = f"127.0.0.1:{listeners[1].port}"
+        d = daemon_factory(DNS_TEMPLATE.format(port=dns.port))
+        wait_for(lambda: dns_success(d.metrics(), a) == "1"
+                 and dns_success(d.metrics(), b) == "1", timeout=20,
+                 what="both SRV targets probed")
+
+        # One record goes away: its probe stops and its series leave /metrics.
+        dns.serve([listeners[0].port])
+        wait_for(lambda: dns_success(d.metrics(), b) is None, timeout=20,
+                 what="vanished SRV target dropped")
+        assert dns_success(d.metrics(), a) == "1"
+
+        # The server stops answering: the last good targets keep running.
+        dns.stop()
+        wait_for(lambda: "dns_sd: _web._tcp.svc.test" in d.log_text(), timeout=20,
+                 what="DNS error logged")
+        assert dns_success(d.metrics(), a) == "1"
+    finally:
+        dns.stop()
