@@ -407,8 +407,12 @@ static void deadline_passed(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (p->type->cancel != NULL)
 		p->type->cancel(p->run, p->state);
-	snprintf(reason, sizeof(reason), "timeout after %s",
-		 units_format_duration(p->timeout_ms, dur, sizeof(dur)));
+	units_format_duration(p->timeout_ms, dur, sizeof(dur));
+	if (probe_run_phase(p->run) != NULL)
+		snprintf(reason, sizeof(reason), "timeout after %s in phase %s", dur,
+			 probe_run_phase(p->run));
+	else
+		snprintf(reason, sizeof(reason), "timeout after %s", dur);
 	probe_run_timeout(p->run, reason);
 }
 

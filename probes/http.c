@@ -416,12 +416,43 @@ static void http_start(struct probe_run *run, void *state)
 	probe_run_finish(run, PROBE_STATUS_INTERNAL_ERROR, "http: cannot start the request");
 }
 
+/* The step an unfinished transfer is in, from the timings libcurl has recorded so far:
+ * a step that has not ended yet reads 0. */
+static const char *transfer_phase(CURL *easy)
+{
+	curl_off_t resolved = 0;
+	curl_off_t connected = 0;
+	curl_off_t tls_done = 0;
+	curl_off_t first_byte = 0;
+	long local_port = 0;
+	char *scheme = NULL;
+
+	curl_easy_getinfo(easy, CURLINFO_NAMELOOKUP_TIME_T, &resolved);
+	curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connected);
+	curl_easy_getinfo(easy, CURLINFO_APPCONNECT_TIME_T, &tls_done);
+	curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte);
+	curl_easy_getinfo(easy, CURLINFO_SCHEME, &scheme);
+	curl_easy_getinfo(easy, CURLINFO_LOCAL_PORT, &local_port);
+	if (resolved == 0)
+		return "resolve";
+	/* With TLS, libcurl (7.88) records the connect time only after the handshake, but
+	 * it records the local port as soon as the TCP connection is established. */
+	if (connected == 0 && local_port == 0)
+		return "connect";
+	if (tls_done == 0 && scheme != NULL && strcasecmp(scheme, "https") == 0)
+		return "tls";
+	if (first_byte == 0)
+		return "processing";
+	return "transfer";
+}
+
 static void http_cancel(struct probe_run *run, void *state)
 {
 	struct http_state *st = state;
 
 	if (st->run != run)
 		return;
+	probe_run_set_phase(run, transfer_phase(st->easy));
 	curlev_remove(st->easy);
 	st->run = NULL;
 	/* What is known before the deadline is still worth exporting, certificates first:

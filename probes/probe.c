@@ -22,6 +22,7 @@ struct probe_run {
 	probe_run_done_fn *done;
 	void *done_arg;
 	bool finished;
+	const char *phase; /* a string literal, NULL when the probe names no phase */
 	enum probe_status status;
 	char reason[PROBE_REASON_MAX];
 	uint64_t started_us;
@@ -188,6 +189,16 @@ void probe_run_timeout(struct probe_run *run, const char *reason)
 	if (run->finished)
 		return;
 	probe_run_end(run, PROBE_STATUS_TIMEOUT, reason);
+}
+
+void probe_run_set_phase(struct probe_run *run, const char *phase)
+{
+	run->phase = phase;
+}
+
+const char *probe_run_phase(const struct probe_run *run)
+{
+	return run->phase;
 }
 
 bool probe_run_finished(const struct probe_run *run)

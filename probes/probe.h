@@ -127,6 +127,14 @@ void probe_run_add_sample(struct probe_run *run, const struct metric_desc *desc,
 void probe_run_finish(struct probe_run *run, enum probe_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Names the step the run is in ("connect", "tls", "processing"), so that a timeout
+ * reason says where the time went: "timeout after 5s in phase tls". `phase` must be a
+ * string literal (it is not copied). A probe may set it as it goes or from cancel().
+ */
+void probe_run_set_phase(struct probe_run *run, const char *phase);
+const char *probe_run_phase(const struct probe_run *run);
+
 /* Marks the run timed out (scheduler only): same as finish with PROBE_STATUS_TIMEOUT. */
 void probe_run_timeout(struct probe_run *run, const char *reason);
 

@@ -575,6 +575,7 @@ static void run_steps(struct tcp_state *st)
 	while (st->run != NULL && st->step < st->step_count) {
 		struct tcp_step *step = &st->steps[st->step];
 
+		probe_run_set_phase(st->run, step->kind == TCP_STEP_EXPECT ? "expect" : "send");
 		switch (step->kind) {
 		case TCP_STEP_SEND:
 			bufferevent_write(st->bev, step->text, strlen(step->text));
@@ -722,6 +723,8 @@ static void start_tls(struct tcp_state *st)
 	SSL *ssl = SSL_new(st->ssl_ctx);
 	struct bufferevent *tls;
 
+	probe_run_set_phase(st->run, "tls");
+
 	if (name == NULL && inet_pton(AF_INET, st->host, addr) != 1 &&
 	    inet_pton(AF_INET6, st->host, addr) != 1)
 		name = st->host;
@@ -749,6 +752,7 @@ static void start_connect(struct tcp_state *st, const struct sockaddr *address, 
 {
 	struct event_base *base = probe_run_base(st->run);
 
+	probe_run_set_phase(st->run, "connect");
 	st->address_family = address->sa_family;
 	st->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(st->bev, on_read, on_write, on_event, st);
@@ -804,6 +808,7 @@ static void tcp_start(struct probe_run *run, void *state)
 	int status;
 
 	st->run = run;
+	probe_run_set_phase(run, "resolve");
 	st->start_us = probe_now_us();
 	st->step = 0;
 	st->handshaking = false;

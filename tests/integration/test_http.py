@@ -178,6 +178,8 @@ def test_slow_response_times_out(tmp_path, server):
     cfg = probe("slow", server.url("/slow"), "timeout: 1s")
     rc, samples, results = run_once(tmp_path, cfg)
     assert results["slow"][0] == "timeout"
+    # Connected, request sent, no response yet: the reason names the phase.
+    assert results["slow"][1] == "timeout after 1s in phase processing"
     assert value(samples, "probe_success", "slow") == 0
 
 
@@ -394,3 +396,18 @@ def test_url_credentials_never_logged(tmp_path):
     out = proc.stdout + proc.stderr
     assert "target=http://REDACTED@127.0.0.1:1/health" in out, out
     assert "s3cr3t-pw" not in out, out
+
+
+def test_stalled_tls_handshake_names_phase(tmp_path):
+    # A server that accepts and never answers the ClientHello.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    try:
+        port = listener.getsockname()[1]
+        cfg = probe("stall", f"https://127.0.0.1:{port}/", "timeout: 1s")
+        rc, samples, results = run_once(tmp_path, cfg)
+        assert rc == 1
+        assert results["stall"] == ("timeout", "timeout after 1s in phase tls"), results
+    finally:
+        listener.close()

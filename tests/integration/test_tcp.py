@@ -237,7 +237,7 @@ def test_tcp_refused_and_timeout(servers, tmp_path):
     assert r.status("refused") == "refused"
     assert r.reason("refused") == f"connect: 127.0.0.1:{port}: Connection refused"
     assert r.status("quiet") == "timeout"
-    assert r.reason("quiet") == "timeout after 1s"
+    assert r.reason("quiet") == "timeout after 1s in phase expect"
     assert r.status("unresolvable") in ("resolve_error", "timeout"), r.output
 
 
