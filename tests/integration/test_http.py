@@ -2,10 +2,12 @@
 (chunked, gzip), timeouts, TLS certificates made at test time, IPv6 and HTTP/2 through
 nginx. Most checks read `tocsind --once`; the daemon tests read /metrics."""
 
+import http.server
 import os
 import re
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -411,3 +413,57 @@ def test_stalled_tls_handshake_names_phase(tmp_path):
         assert results["stall"] == ("timeout", "timeout after 1s in phase tls"), results
     finally:
         listener.close()
+
+
+class CountingHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with 200 and records the request line and client port."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def do_GET(self):
+        self.server.seen.append((self.client_address[1], self.requestline))
+        body = b"via proxy\n" if self.path.startswith("http://") else b"ok\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def counting_server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CountingHandler)
+    srv.seen = []
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_connection_reuse_option(daemon_factory, counting_server):
+    url = f"http://127.0.0.1:{counting_server.server_address[1]}/"
+    d = daemon_factory("interval: 1s\ntimeout: 1s\nprobes:\n"
+                       + probe("fresh", url + "fresh")
+                       + probe("reused", url + "reused", "reuse_connections: true"))
+
+    def ports(path):
+        return [port for port, line in counting_server.seen if f" /{path} " in line]
+
+    wait_for(lambda: len(ports("fresh")) >= 3 and len(ports("reused")) >= 3, timeout=20,
+             what="three runs of each probe")
+    # A new connection per run by default; one kept connection with reuse_connections.
+    assert len(set(ports("fresh"))) == len(ports("fresh"))
+    assert len(set(ports("reused"))) == 1
+
+
+def test_proxy_option(tmp_path, counting_server):
+    proxy = f"http://127.0.0.1:{counting_server.server_address[1]}"
+    # Nothing listens on port 1: only the proxy can answer.
+    cfg = probe("proxied", "http://127.0.0.1:1/health",
+                f'proxy: {yaml_quote(proxy)}\nbody_must_match: ["via proxy"]')
+    rc, samples, results = run_once(tmp_path, cfg)
+    assert results["proxied"][0] == "ok", results
+    assert any(line.startswith("GET http://127.0.0.1:1/health ")
+               for _, line in counting_server.seen), counting_server.seen
