@@ -109,11 +109,13 @@ static struct {
 	struct event *sigchld;
 	struct exec_child *children;
 	bool atexit_registered;
-	bool subreaper; /* orphaned descendants of commands are reparented to tocsind */
+	bool subreaper;            /* orphaned descendants of commands are reparented to tocsind */
+	struct event *stray_timer; /* a pending strays_kill() */
 } reaper;
 
 static void child_progress(struct exec_child *child);
 static void strays_kill(void);
+static void strays_kill_soon(void);
 static void strays_reap(void);
 
 static void pipe_close(struct exec_pipe *p)
@@ -158,7 +160,7 @@ static void child_reap(struct exec_child *child)
 	while (waitpid(child->pid, &status, WNOHANG) < 0 && errno == EINTR)
 		;
 	child->pid = 0;
-	strays_kill();
+	strays_kill_soon();
 	strays_reap();
 }
 
@@ -253,6 +255,32 @@ static void strays_kill(void)
 		kill(pgrp == pid ? -pid : pid, SIGKILL);
 	}
 	closedir(dir);
+}
+
+/* Milliseconds between the end of a run and the /proc scan for its escaped processes:
+ * one scan then serves every run that ended meanwhile, so hundreds of runs a second do
+ * not each walk /proc. */
+#define STRAY_SCAN_DELAY_MS 200
+
+static void on_stray_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	strays_kill();
+	strays_reap();
+}
+
+static void strays_kill_soon(void)
+{
+	struct timeval tv = {0, STRAY_SCAN_DELAY_MS * 1000};
+
+	if (!reaper.subreaper || reaper.base == NULL)
+		return;
+	if (reaper.stray_timer == NULL)
+		reaper.stray_timer = evtimer_new(reaper.base, on_stray_timer, NULL);
+	if (reaper.stray_timer != NULL && !evtimer_pending(reaper.stray_timer, NULL))
+		evtimer_add(reaper.stray_timer, &tv);
 }
 
 static void pause_ms(long ms)
