@@ -4,7 +4,7 @@
  * Reload keeps the daemon on its last good state: the new file is loaded and validated
  * completely first, and nothing of the running config is touched unless that succeeded.
  * Settings that belong to open resources (data_dir, rrdcached, retention) keep their
- * running values until a restart; a reload that changes them says so in the log.
+ * running values until a restart; a reload that changes them logs a warning.
  */
 #include "collector/daemon.h"
 
@@ -76,38 +76,13 @@ struct config *daemon_load_config(const struct daemon_options *opts, char **erro
 	return cfg;
 }
 
-/*
- * Hands the scheduler the config's probes plus the discovered ones. The scheduler takes
- * the parsed state of the probes it starts; that is written back to the records, which
- * then no longer own it.
- */
+/* Hands the scheduler the config's probes plus the discovered ones. */
 static void apply_probes(struct daemon *d)
 {
 	size_t found_count = 0;
 	struct config_probe *const *found = discovery_probes(d->disc, &found_count);
-	size_t total = d->cfg->probe_count + found_count;
-	struct config_probe *all = xcalloc(total + 1, sizeof(*all));
-	struct config_probe **origin = xcalloc(total + 1, sizeof(*origin));
-	struct config merged = *d->cfg;
-	size_t n = 0;
 
-	for (size_t i = 0; i < d->cfg->probe_count; i++) {
-		if (d->cfg->probes[i].discovery != NULL)
-			continue;
-		all[n] = d->cfg->probes[i];
-		origin[n++] = &d->cfg->probes[i];
-	}
-	for (size_t i = 0; i < found_count; i++) {
-		all[n] = *found[i];
-		origin[n++] = found[i];
-	}
-	merged.probes = all;
-	merged.probe_count = n;
-	scheduler_apply(d->sched, &merged);
-	for (size_t i = 0; i < n; i++)
-		origin[i]->state = all[i].state;
-	free(all);
-	free(origin);
+	scheduler_apply_with_discovered(d->sched, d->cfg, found, found_count);
 }
 
 static void on_discovery_changed(void *arg)
@@ -142,7 +117,7 @@ static bool same_string(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
-/* Keeps settings of open resources at their running values; says which changed. */
+/* Keeps settings of open resources at their running values and logs which changed. */
 static void keep_resource_settings(struct config *next, const struct config *running)
 {
 	if (!same_string(next->data_dir, running->data_dir))

@@ -66,7 +66,7 @@ int once_run(struct config *cfg, FILE *out)
 	char *errors = NULL;
 	size_t found_count = 0;
 	struct config_probe *found = discovery_expand(cfg, &found_count, &errors);
-	struct config merged = *cfg;
+	struct config_probe **found_refs = xcalloc(found_count + 1, sizeof(*found_refs));
 	size_t count;
 
 	if (errors != NULL) {
@@ -75,27 +75,14 @@ int once_run(struct config *cfg, FILE *out)
 		free(errors);
 	}
 	/* The config's own probes, then the discovered targets of its templates. */
-	merged.probes = xcalloc(cfg->probe_count + found_count + 1, sizeof(*merged.probes));
-	merged.probe_count = 0;
-	for (size_t i = 0; i < cfg->probe_count; i++) {
-		if (cfg->probes[i].discovery == NULL)
-			merged.probes[merged.probe_count++] = cfg->probes[i];
-	}
 	for (size_t i = 0; i < found_count; i++)
-		merged.probes[merged.probe_count++] = found[i];
-	count = merged.probe_count;
-	scheduler_apply(sched, &merged);
-	/* The scheduler took every state; clear the records so nothing is freed twice. */
-	for (size_t i = 0; i < cfg->probe_count; i++) {
-		if (cfg->probes[i].discovery == NULL)
-			cfg->probes[i].state = NULL;
-	}
-	for (size_t i = 0; i < found_count; i++) {
-		found[i].state = NULL;
+		found_refs[i] = &found[i];
+	scheduler_apply_with_discovered(sched, cfg, found_refs, found_count);
+	count = scheduler_probe_count(sched);
+	for (size_t i = 0; i < found_count; i++)
 		config_probe_clear(&found[i]);
-	}
 	free(found);
-	free(merged.probes);
+	free(found_refs);
 
 	scheduler_run_once(sched, report, &st);
 	event_base_dispatch(base);

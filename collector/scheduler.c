@@ -3,8 +3,8 @@
  *
  * A run's done callback can fire deep inside a probe's own I/O callback (or inside
  * start() itself), where freeing the run would pull the stack out from under the probe.
- * So the done callback only records the run and activates a deferred event; the commit
- * and the free happen there, from the top of the loop.
+ * So the done callback only records the run and activates a deferred event. The commit
+ * and the free happen in that event, from the top of the loop.
  */
 #include "collector/scheduler.h"
 
@@ -104,8 +104,8 @@ static const struct metric_desc desc_failure_info = {
     "tocsin_probe_last_failure_info",
     "The status and reason of the probe's last failed run; always 1.", METRIC_INFO};
 
-/* A series its probe stopped emitting is stale at once (left out of /metrics) and is
- * dropped from memory after this many further runs without it; its archive file stays. */
+/* A series its probe stopped emitting is stale at once, so /metrics leaves it out. After
+ * this many further runs without it, it is removed from memory; its archive file stays. */
 #define STALE_FORGET_RUNS 5
 
 struct scheduler *scheduler_new(struct event_base *base, struct series_registry *reg,
@@ -283,7 +283,7 @@ static void log_outcome(struct sched_probe *p, struct probe_run *run, bool ok,
 		   probe_run_reason(run), position);
 }
 
-/* Marks the series this run did not write stale, and forgets long-stale ones. */
+/* Marks the series this run did not write stale, and removes long-stale ones. */
 static void mark_stale(struct sched_probe *p)
 {
 	size_t kept = 0;
@@ -628,6 +628,36 @@ void scheduler_apply(struct scheduler *sched, struct config *cfg)
 	sched->probes = next;
 	sched->probe_count = count;
 	sched->probe_capacity = count;
+}
+
+void scheduler_apply_with_discovered(struct scheduler *sched, struct config *cfg,
+				     struct config_probe *const *found, size_t found_count)
+{
+	size_t total = cfg->probe_count + found_count;
+	struct config_probe *all = xcalloc(total + 1, sizeof(*all));
+	struct config_probe **origin = xcalloc(total + 1, sizeof(*origin));
+	struct config merged = *cfg;
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->probe_count; i++) {
+		if (cfg->probes[i].discovery != NULL)
+			continue;
+		all[n] = cfg->probes[i];
+		origin[n++] = &cfg->probes[i];
+	}
+	for (size_t i = 0; i < found_count; i++) {
+		all[n] = *found[i];
+		origin[n++] = found[i];
+	}
+	merged.probes = all;
+	merged.probe_count = n;
+	scheduler_apply(sched, &merged);
+
+	/* scheduler_apply cleared the state it took in the copies; clear the records too. */
+	for (size_t i = 0; i < n; i++)
+		origin[i]->state = all[i].state;
+	free(all);
+	free(origin);
 }
 
 void scheduler_run_once(struct scheduler *sched, scheduler_report_fn *report, void *arg)

@@ -35,6 +35,15 @@ struct scheduler *scheduler_new(struct event_base *base, struct series_registry 
 void scheduler_apply(struct scheduler *sched, struct config *cfg);
 
 /*
+ * Like scheduler_apply, with the probes of cfg's templates: runs cfg's own probes (not
+ * the templates) plus `found`, the probes discovered for them. The parsed state the
+ * scheduler takes is cleared in the records it came from, in cfg or in `found`.
+ */
+struct config_probe;
+void scheduler_apply_with_discovered(struct scheduler *sched, struct config *cfg,
+				     struct config_probe *const *found, size_t found_count);
+
+/*
  * Starts every probe once, now, and calls `report` as each run ends (from the loop),
  * with the series the run wrote (probe and user labels included, as /metrics shows
  * them); after the last run it calls event_base_loopbreak(). For --once.
