@@ -760,6 +760,53 @@ const char *cfg_location(const struct cfg_map *m, const char *key, char *buf, si
 	return buf;
 }
 
+bool cfg_value_position(const struct cfg_map *m, const char *key, int *line, int *column)
+{
+	long pair = cfg_map_find(m, key);
+	const yaml_node_t *value = pair >= 0 ? cfg_map_value(m, pair) : NULL;
+	size_t i;
+	size_t indent = 0;
+
+	if (value == NULL || value->type != YAML_SCALAR_NODE)
+		return false;
+	switch (value->data.scalar.style) {
+	case YAML_SINGLE_QUOTED_SCALAR_STYLE:
+	case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
+		*line = (int)value->start_mark.line + 1;
+		*column = (int)value->start_mark.column + 2;
+		return true;
+	case YAML_LITERAL_SCALAR_STYLE:
+	case YAML_FOLDED_SCALAR_STYLE:
+		break;
+	default:
+		*line = (int)value->start_mark.line + 1;
+		*column = (int)value->start_mark.column + 1;
+		return true;
+	}
+
+	/* The mark is at the "|" or ">": the text starts on the next line, indented like the
+	 * first line that is not blank. NOTE: folding (">") joins lines, and an explicit
+	 * indentation indicator ("|2") keeps spaces in the text, so positions that a parser
+	 * counts past the first line of such a scalar do not match the file's. */
+	i = value->start_mark.index;
+	while (i < m->cfg->length && m->cfg->text[i] != '\n')
+		i++;
+	for (size_t j = i + 1; j < m->cfg->length; j++) {
+		char c = m->cfg->text[j];
+
+		if (c == ' ') {
+			indent++;
+		} else if (c == '\n' || c == '\r') {
+			indent = 0;
+		} else {
+			break;
+		}
+	}
+	*line = (int)value->start_mark.line + 2;
+	*column = (int)indent + 1;
+	return true;
+}
+
 bool cfg_has(struct cfg_map *m, const char *key)
 {
 	cfg_map_know(m, key);

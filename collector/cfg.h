@@ -73,6 +73,14 @@ void cfg_seq_error(struct cfg_seq *s, size_t index, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Writes "FILE:LINE:COLUMN" of the value of `key` (or of the mapping) into buf. */
 const char *cfg_location(const struct cfg_map *m, const char *key, char *buf, size_t size);
+/*
+ * Sets the 1-based *line and *column of the first character of the text of the scalar
+ * value of `key`: past the opening quote of a quoted scalar, and on the line after the
+ * "|" or ">" of a block scalar, at its indentation. Expression parsers count their own
+ * positions from there. Returns false, leaving both alone, when the key is absent or its
+ * value is not a scalar.
+ */
+bool cfg_value_position(const struct cfg_map *m, const char *key, int *line, int *column);
 
 /* True when the mapping has `key`; marks it known but not used. */
 bool cfg_has(struct cfg_map *m, const char *key);

@@ -120,6 +120,10 @@ void config_set_data_dir(struct config *cfg, const char *dir)
 {
 	free(cfg->data_dir);
 	cfg->data_dir = xstrdup(dir);
+	if (!cfg->state_dir_set) {
+		free(cfg->state_dir);
+		cfg->state_dir = xasprintf("%s/state", dir);
+	}
 }
 
 static void config_probe_free(struct config_probe *p);
@@ -167,6 +171,8 @@ void config_free(struct config *cfg)
 	free(cfg->listen_host);
 	free(cfg->data_dir);
 	free(cfg->rrdcached);
+	cfg_strv_free(cfg->rule_files);
+	free(cfg->state_dir);
 	free(cfg);
 }
 
@@ -178,6 +184,8 @@ static struct config *config_new_defaults(const char *source)
 	if (config_parse_listen(CONFIG_DEFAULT_LISTEN, &c->listen_host, &c->listen_port) < 0)
 		abort(); /* the compiled-in default is valid */
 	c->data_dir = xstrdup(CONFIG_DEFAULT_DATA_DIR);
+	c->state_dir = xstrdup(CONFIG_DEFAULT_DATA_DIR "/state");
+	c->evaluation_interval_ms = CONFIG_DEFAULT_EVALUATION_INTERVAL_MS;
 	c->interval_ms = CONFIG_DEFAULT_INTERVAL_MS;
 	c->timeout_ms = CONFIG_DEFAULT_TIMEOUT_MS;
 	if (units_parse_retention(CONFIG_DEFAULT_RETENTION, &c->retention) < 0)
@@ -378,6 +386,51 @@ static void config_read_rrdcached(struct cfg_map *root, struct config *c)
 	c->rrdcached = text;
 }
 
+/*
+ * rule_files, evaluation_interval and state_dir. Relative patterns are joined to the
+ * config file's directory here, so that the daemon's working directory does not matter.
+ */
+static void config_read_rule_settings(struct cfg_map *root, struct config *c)
+{
+	const char *slash = strrchr(c->source, '/');
+	char *text;
+
+	if (cfg_get_string_list(root, "rule_files", &c->rule_files, &c->rule_file_count) == 1) {
+		for (size_t i = 0; i < c->rule_file_count; i++) {
+			char *pattern = c->rule_files[i];
+
+			if (pattern[0] == '\0') {
+				cfg_error(
+				    root, "rule_files",
+				    "item %zu is empty; expected a file name or a glob pattern", i);
+			} else if (pattern[0] != '/' && slash != NULL) {
+				c->rule_files[i] = xasprintf("%.*s/%s", (int)(slash - c->source),
+							     c->source, pattern);
+				free(pattern);
+			}
+		}
+	}
+	if (cfg_get_duration_ms(root, "evaluation_interval", &c->evaluation_interval_ms) == 1 &&
+	    c->evaluation_interval_ms == 0)
+		cfg_error(root, "evaluation_interval",
+			  "must be longer than 0; it is how often rule groups are evaluated");
+
+	if (cfg_get_string(root, "state_dir", &text) == 1) {
+		if (text[0] == '\0') {
+			cfg_error(root, "state_dir", "is empty; expected a directory path");
+			free(text);
+		} else {
+			free(c->state_dir);
+			c->state_dir = text;
+			c->state_dir_set = true;
+		}
+	}
+	if (!c->state_dir_set) {
+		free(c->state_dir);
+		c->state_dir = xasprintf("%s/state", c->data_dir);
+	}
+}
+
 static void config_read_globals(struct cfg_map *root, struct config *c, struct config_defaults *d)
 {
 	char quoted[CFG_QUOTE_SIZE];
@@ -396,6 +449,7 @@ static void config_read_globals(struct cfg_map *root, struct config *c, struct c
 		}
 	}
 	config_read_rrdcached(root, c);
+	config_read_rule_settings(root, c);
 
 	config_get_interval(root, "interval", &c->interval_ms);
 	rc = config_get_timeout(root, "timeout", &c->timeout_ms);
@@ -1010,6 +1064,15 @@ void config_print_summary(const struct config *cfg, FILE *out)
 	else
 		fprintf(out, ", heartbeat 2x interval\n");
 	fprintf(out, "log_level: %s\n", log_level_name(cfg->log_level));
+	/* Without rule files nothing is evaluated, so the rule settings would only be noise. */
+	if (cfg->rule_file_count > 0) {
+		fprintf(out, "rule_files:");
+		for (size_t i = 0; i < cfg->rule_file_count; i++)
+			fprintf(out, "%s%s", i == 0 ? " " : ", ", cfg->rule_files[i]);
+		fprintf(out, "\nevaluation_interval: %s\n",
+			units_format_duration(cfg->evaluation_interval_ms, a, sizeof a));
+		fprintf(out, "state_dir: %s\n", cfg->state_dir);
+	}
 	fprintf(out, "probes: %zu\n", cfg->probe_count);
 	for (size_t i = 0; i < cfg->probe_count; i++) {
 		const struct config_probe *p = &cfg->probes[i];

@@ -21,6 +21,8 @@ struct probe_type;
 #define CONFIG_DEFAULT_INTERVAL_MS 10000u
 #define CONFIG_DEFAULT_TIMEOUT_MS  5000u
 #define CONFIG_DEFAULT_RETENTION   "10s:2d, 1m:30d, 1h:400d"
+/* Prometheus's default evaluation_interval. */
+#define CONFIG_DEFAULT_EVALUATION_INTERVAL_MS 60000u
 
 enum config_discovery_kind {
 	CONFIG_DISCOVERY_FILE, /* file_sd */
@@ -79,7 +81,14 @@ struct config {
 	enum log_level log_level;
 	struct config_probe *probes;
 	size_t probe_count;
-	uint64_t hash; /* of the source text */
+	/* Glob patterns of rule files, NULL-terminated. A relative pattern is joined to the
+	 * directory of the config file when its name has one. */
+	char **rule_files;
+	size_t rule_file_count;
+	uint64_t evaluation_interval_ms; /* interval of rule groups that set none */
+	char *state_dir;                 /* alert state and SLO buckets; default DATA_DIR/state */
+	bool state_dir_set;              /* given in the file, so --data-dir leaves it alone */
+	uint64_t hash;                   /* of the source text */
 };
 
 /* Embedded default config text (etc/tocsin.yml compiled in). */
@@ -93,7 +102,8 @@ struct config *config_load_file(const char *path, char **errors);
 struct config *config_load_string(const char *name, const char *text, char **errors);
 void config_free(struct config *cfg);
 
-/* Command-line overrides; -1 and *error (caller frees) when the value is invalid. */
+/* Command-line overrides; -1 and *error (caller frees) when the value is invalid.
+ * config_set_data_dir() also moves the default state_dir under the new directory. */
 int config_set_listen(struct config *cfg, const char *host_port, char **error);
 void config_set_data_dir(struct config *cfg, const char *dir);
 

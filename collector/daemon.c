@@ -15,14 +15,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "collector/config.h"
 #include "collector/discovery.h"
+#include "collector/evaluator.h"
+#include "collector/rules.h"
 #include "collector/scheduler.h"
 #include "collector/selfmon.h"
 #include "collector/series.h"
+#include "collector/statedb.h"
 #include "collector/store.h"
+#include "collector/window.h"
 #include "collector/xalloc.h"
 #include "web/http.h"
 
@@ -36,6 +41,10 @@ struct daemon {
 	struct selfmon *mon;
 	struct http_server *http;
 	struct discovery *disc;
+	struct window_store *ws;
+	struct statedb *db;
+	struct evaluator *ev;
+	struct rule_set *next_rules; /* loaded with the config, applied after it */
 	struct event *sig_term;
 	struct event *sig_int;
 	struct event *sig_hup;
@@ -74,6 +83,27 @@ struct config *daemon_load_config(const struct daemon_options *opts, char **erro
 		}
 	}
 	return cfg;
+}
+
+/* Loads the rule files the config names; NULL with *errors set when any is invalid. */
+static struct rule_set *load_rules(const struct config *cfg, char **errors)
+{
+	return rules_load(cfg->rule_files, cfg->rule_file_count, NULL,
+			  (int64_t)cfg->evaluation_interval_ms, errors);
+}
+
+/* Series removed from the registry take their sample window with them. */
+static void forget_window(void *arg, struct series *s)
+{
+	window_forget(arg, s);
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Hands the scheduler the config's probes plus the discovered ones. */
@@ -171,6 +201,7 @@ static void reload(struct daemon *d)
 {
 	char *errors = NULL;
 	struct config *next;
+	struct rule_set *rules;
 
 	log_notice("daemon", NULL, "reloading %s",
 		   d->opts->config_path ? d->opts->config_path : "the embedded config");
@@ -182,12 +213,24 @@ static void reload(struct daemon *d)
 		free(errors);
 		return;
 	}
+	rules = load_rules(next, &errors);
+	if (rules == NULL) {
+		log_errors("reload rejected", errors);
+		log_error("config", NULL,
+			  "reload rejected: a rule file is invalid; still running the previous "
+			  "config and rules");
+		selfmon_config_loaded(d->mon, false, 0);
+		free(errors);
+		config_free(next);
+		return;
+	}
 
 	keep_resource_settings(next, d->cfg);
 	if (rebind_http(d, next) < 0) {
 		log_error("config", NULL, "reload rejected; still running the previous config");
 		selfmon_config_loaded(d->mon, false, 0);
 		config_free(next);
+		rules_free(rules);
 		return;
 	}
 	if (!d->opts->log_level_set && next->log_level_set)
@@ -201,8 +244,10 @@ static void reload(struct daemon *d)
 		discovery_set_config(d->disc, next);
 		config_free(old);
 	}
+	evaluator_apply(d->ev, rules, wall_ms());
 	selfmon_config_loaded(d->mon, true, next->hash);
-	log_notice("daemon", NULL, "reload done: %zu probes", scheduler_probe_count(d->sched));
+	log_notice("daemon", NULL, "reload done: %zu probes, %zu rules",
+		   scheduler_probe_count(d->sched), rules_count(rules));
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -216,6 +261,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	log_notice("daemon", NULL, "received %s; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	scheduler_stop(d->sched);
+	evaluator_stop(d->ev);
 	event_base_loopbreak(d->base);
 }
 
@@ -267,6 +313,24 @@ static int daemon_start(struct daemon *d)
 		return -1;
 	d->mon = selfmon_new(d->base, d->reg);
 	d->sched = scheduler_new(d->base, d->reg, d->store);
+	d->ws = window_store_new(0, WINDOW_DEFAULT_MAX_SAMPLES);
+	series_registry_on_remove(d->reg, forget_window, d->ws);
+	scheduler_set_window(d->sched, d->ws);
+	{
+		char *error = NULL;
+
+		/* NOTE: without the state database the daemon still probes and alerts, but
+		 * alert states and SLO budgets start empty after a restart. */
+		d->db = statedb_open(d->cfg->state_dir, &error);
+		if (d->db == NULL) {
+			log_error("daemon", NULL, "%s; alert states will not survive a restart",
+				  error != NULL ? error : "cannot open the state database");
+			free(error);
+		}
+	}
+	d->ev = evaluator_new(d->base, d->reg, d->store, d->ws, d->db);
+	evaluator_apply(d->ev, d->next_rules, wall_ms());
+	d->next_rules = NULL;
 	d->http = http_server_new(d->base, d->cfg->listen_host, d->cfg->listen_port, d->reg,
 				  refresh_metrics, d);
 	if (d->http == NULL)
@@ -338,10 +402,14 @@ static int daemon_stop(struct daemon *d)
 	}
 	http_server_free(d->http);
 	scheduler_free(d->sched);
+	evaluator_free(d->ev);
+	rules_free(d->next_rules);
+	statedb_close(d->db);
 	discovery_free(d->disc);
 	selfmon_free(d->mon);
 	store_free(d->store);
 	series_registry_free(d->reg);
+	window_store_free(d->ws);
 	if (d->base != NULL)
 		event_base_free(d->base);
 	config_free(d->cfg);
@@ -360,6 +428,13 @@ int daemon_run(const struct daemon_options *opts)
 		free(errors);
 		return 1;
 	}
+	d.next_rules = load_rules(d.cfg, &errors);
+	if (d.next_rules == NULL) {
+		fprintf(stderr, "%s\n", errors);
+		free(errors);
+		config_free(d.cfg);
+		return 1;
+	}
 	if (!opts->log_level_set && d.cfg->log_level_set)
 		log_set_level(d.cfg->log_level);
 
@@ -373,8 +448,10 @@ int daemon_run(const struct daemon_options *opts)
 		       scheduler_probe_count(d.sched) == 1 ? "" : "s", v6 ? "[" : "", h,
 		       v6 ? "]" : "", http_server_port(d.http), d.cfg->data_dir);
 		fflush(stdout);
-		log_notice("daemon", NULL, "started: %zu probes, listening on %s port %u",
-			   scheduler_probe_count(d.sched), h, http_server_port(d.http));
+		log_notice("daemon", NULL,
+			   "started: %zu probes, %zu rules, listening on %s port %u",
+			   scheduler_probe_count(d.sched), rules_count(evaluator_rules(d.ev)), h,
+			   http_server_port(d.http));
 		event_base_dispatch(d.base);
 		status = 0;
 	}

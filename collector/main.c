@@ -1,5 +1,6 @@
 /*
- * tocsind: command-line parsing and dispatch to --check-config, --once or the daemon.
+ * tocsind: command-line parsing and dispatch to --check-config, --check-rules, --test-rules,
+ * --once or the daemon.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 #include "collector/daemon.h"
 #include "collector/log.h"
 #include "collector/once.h"
+#include "collector/rules.h"
+#include "collector/ruletest.h"
 
 static void usage(FILE *out)
 {
@@ -26,6 +29,12 @@ static void usage(FILE *out)
 	    "                         summary, and exit (status 1 when it has errors)\n"
 	    "  -1, --once             run every probe once, print its samples and result, and\n"
 	    "                         exit (status 0 when every probe succeeded)\n"
+	    "      --check-rules FILE...\n"
+	    "                         validate rule files, print every error or one summary\n"
+	    "                         line per file, and exit (status 1 when any has errors)\n"
+	    "      --test-rules FILE...\n"
+	    "                         run rule unit tests written for `promtool test rules`\n"
+	    "                         on a virtual clock, and exit (status 0 when all pass)\n"
 	    "  -l, --listen ADDR:PORT serve HTTP on ADDR:PORT instead of the configured address\n"
 	    "                         (e.g. 127.0.0.1:9517, [::1]:9517)\n"
 	    "  -d, --data-dir DIR     write archives under DIR instead of the configured data_dir\n"
@@ -37,17 +46,77 @@ static void usage(FILE *out)
 	    "errors); SIGTERM and SIGINT stop probes, flush archives and exit.\n");
 }
 
+/* Counts the groups, rules and SLOs that came from `file`. */
+static void count_rules_of_file(const struct rule_set *set, const char *file, size_t *groups,
+				size_t *rules, size_t *slos)
+{
+	size_t length = strlen(file);
+
+	*groups = 0;
+	*rules = 0;
+	*slos = 0;
+	for (size_t i = 0; i < set->group_count; i++) {
+		if (strcmp(set->groups[i].file, file) != 0)
+			continue;
+		(*groups)++;
+		*rules += set->groups[i].rule_count;
+	}
+	/* An SLO's location is "FILE:LINE:COLUMN". */
+	for (size_t i = 0; i < set->slo_count; i++) {
+		const char *location = set->slos[i].location;
+
+		if (strncmp(location, file, length) == 0 && location[length] == ':')
+			(*slos)++;
+	}
+}
+
+static int check_rules(char *const *files, size_t count)
+{
+	char *errors = NULL;
+	struct rule_set *set =
+	    rules_load(files, count, NULL, CONFIG_DEFAULT_EVALUATION_INTERVAL_MS, &errors);
+
+	if (set == NULL) {
+		fprintf(stderr, "%s\n", errors);
+		free(errors);
+		return 1;
+	}
+	for (size_t i = 0; i < set->file_count; i++) {
+		size_t groups;
+		size_t rules;
+		size_t slos;
+
+		count_rules_of_file(set, set->files[i], &groups, &rules, &slos);
+		printf("%s: %zu groups, %zu rules, %zu SLOs\n", set->files[i], groups, rules, slos);
+	}
+	rules_free(set);
+	return 0;
+}
+
 static int check_config(const struct daemon_options *opts)
 {
 	char *errors = NULL;
 	struct config *cfg = daemon_load_config(opts, &errors);
+	struct rule_set *rules;
 
 	if (cfg == NULL) {
 		fprintf(stderr, "%s\n", errors);
 		free(errors);
 		return 1;
 	}
+	rules = rules_load(cfg->rule_files, cfg->rule_file_count, NULL,
+			   (int64_t)cfg->evaluation_interval_ms, &errors);
+	if (rules == NULL) {
+		fprintf(stderr, "%s\n", errors);
+		free(errors);
+		config_free(cfg);
+		return 1;
+	}
 	config_print_summary(cfg, stdout);
+	if (cfg->rule_file_count > 0)
+		printf("rules: %zu groups, %zu rules, %zu SLOs from %zu files\n",
+		       rules->group_count, rules_count(rules), rules->slo_count, rules->file_count);
+	rules_free(rules);
 	config_free(cfg);
 	return 0;
 }
@@ -77,6 +146,8 @@ int main(int argc, char **argv)
 	    {"config", required_argument, NULL, 'c'},
 	    {"check-config", no_argument, NULL, 't'},
 	    {"once", no_argument, NULL, '1'},
+	    {"check-rules", no_argument, NULL, 'R'},
+	    {"test-rules", no_argument, NULL, 'T'},
 	    {"listen", required_argument, NULL, 'l'},
 	    {"data-dir", required_argument, NULL, 'd'},
 	    {"log-level", required_argument, NULL, 'L'},
@@ -87,6 +158,8 @@ int main(int argc, char **argv)
 	struct daemon_options opts = {0};
 	bool check = false;
 	bool once = false;
+	bool check_rule_files = false;
+	bool test_rule_files = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:t1l:d:L:Vh", options, NULL)) != -1) {
@@ -99,6 +172,12 @@ int main(int argc, char **argv)
 			break;
 		case '1':
 			once = true;
+			break;
+		case 'R':
+			check_rule_files = true;
+			break;
+		case 'T':
+			test_rule_files = true;
 			break;
 		case 'l':
 			opts.listen = optarg;
@@ -127,6 +206,39 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (check_rule_files && test_rule_files) {
+		fprintf(stderr, "tocsind: --check-rules and --test-rules exclude each other\n");
+		return 2;
+	}
+	if (check_rule_files) {
+		/* The arguments left are the rule files. */
+		if (check || once) {
+			fprintf(stderr,
+				"tocsind: --check-rules excludes --check-config and --once\n");
+			return 2;
+		}
+		if (optind == argc) {
+			fprintf(stderr, "tocsind: --check-rules needs at least one rule file\n");
+			return 2;
+		}
+		return check_rules(argv + optind, (size_t)(argc - optind));
+	}
+	if (test_rule_files) {
+		/* The arguments left are the test files. */
+		if (check || once) {
+			fprintf(stderr,
+				"tocsind: --test-rules excludes --check-config and --once\n");
+			return 2;
+		}
+		if (optind == argc) {
+			fprintf(stderr, "tocsind: --test-rules needs at least one test file\n");
+			return 2;
+		}
+		/* The report goes to stdout; stderr keeps test-file errors and warnings. */
+		if (!opts.log_level_set)
+			log_set_level(LOG_LEVEL_WARN);
+		return ruletest_run(argv + optind, (size_t)(argc - optind), stdout, stderr);
 	}
 	if (optind < argc) {
 		fprintf(stderr, "tocsind: unexpected argument \"%s\" (see --help)\n", argv[optind]);

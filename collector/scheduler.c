@@ -22,6 +22,7 @@
 #include "collector/store.h"
 #include "collector/throttle.h"
 #include "collector/units.h"
+#include "collector/window.h"
 #include "collector/xalloc.h"
 #include "probes/probe.h"
 
@@ -69,6 +70,7 @@ struct scheduler {
 	struct event_base *base;
 	struct series_registry *reg;
 	struct store *store;
+	struct window_store *window; /* sample windows for the evaluator, or NULL */
 	struct sched_probe **probes;
 	size_t probe_count;
 	size_t probe_capacity;
@@ -107,6 +109,11 @@ static const struct metric_desc desc_failure_info = {
 /* A series its probe stopped emitting is stale at once, so /metrics leaves it out. After
  * this many further runs without it, it is removed from memory; its archive file stays. */
 #define STALE_FORGET_RUNS 5
+
+void scheduler_set_window(struct scheduler *sched, struct window_store *ws)
+{
+	sched->window = ws;
+}
 
 struct scheduler *scheduler_new(struct event_base *base, struct series_registry *reg,
 				struct store *store)
@@ -208,6 +215,14 @@ static void commit_sample(struct sched_probe *p, const struct probe_sample *smp,
 			    p->name, smp->desc->name, (unsigned long long)p->duplicates);
 		return;
 	}
+	if (s->rule_owned) {
+		if (throttle_fail(&p->duplicate_log, probe_now_ms(), NULL))
+			log_warn("scheduler", NULL,
+				 "probe %s emitted metric %s, which a recording rule writes; "
+				 "dropped the probe's sample (rename the rule's `record`)",
+				 p->name, smp->desc->name);
+		return;
+	}
 	if (s->owner != p) {
 		s->owner = p;
 		owned_add(p, s);
@@ -215,6 +230,8 @@ static void commit_sample(struct sched_probe *p, const struct probe_sample *smp,
 	s->owner_seq = p->run_seq;
 	series_set(s, smp->value, wall_ms);
 	sched->samples_total++;
+	if (sched->window != NULL)
+		window_append(sched->window, s, wall_ms, smp->value);
 
 	if (sched->store == NULL)
 		return;
@@ -284,15 +301,18 @@ static void log_outcome(struct sched_probe *p, struct probe_run *run, bool ok,
 }
 
 /* Marks the series this run did not write stale, and removes long-stale ones. */
-static void mark_stale(struct sched_probe *p)
+static void mark_stale(struct sched_probe *p, int64_t wall_ms)
 {
 	size_t kept = 0;
 
 	for (size_t i = 0; i < p->owned_count; i++) {
 		struct series *s = p->owned[i];
 
-		if (s->owner_seq != p->run_seq)
+		if (s->owner_seq != p->run_seq && !s->stale) {
 			s->stale = true;
+			if (p->sched->window != NULL)
+				window_mark_stale(p->sched->window, s, wall_ms);
+		}
 		if (s->owner_seq + STALE_FORGET_RUNS < p->run_seq) {
 			series_remove(p->sched->reg, s);
 			continue;
@@ -364,7 +384,7 @@ static void commit_run(evutil_socket_t fd, short what, void *arg)
 		log_outcome(p, run, ok, before);
 		for (size_t i = 0; i < probe_run_sample_count(run); i++)
 			commit_sample(p, probe_run_sample(run, i), wall_ms);
-		mark_stale(p);
+		mark_stale(p, wall_ms);
 	}
 	p->last_ok = ok;
 

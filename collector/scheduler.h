@@ -26,6 +26,10 @@ struct scheduler;
 struct scheduler *scheduler_new(struct event_base *base, struct series_registry *reg,
 				struct store *store);
 
+/* Appends every committed sample to `ws` too, and a stale marker when a series stops. */
+struct window_store;
+void scheduler_set_window(struct scheduler *sched, struct window_store *ws);
+
 /*
  * Makes the running probe set match `cfg`. A probe whose name and fingerprint are
  * unchanged keeps running with its state and phase; a changed or new one starts fresh;

@@ -21,6 +21,8 @@ struct series_registry {
 	struct series_family **families; /* sorted by name */
 	size_t family_count;
 	size_t family_capacity;
+	series_remove_fn *on_remove;
+	void *on_remove_arg;
 };
 
 struct series_registry *series_registry_new(void)
@@ -327,10 +329,19 @@ void series_set(struct series *s, double value, int64_t time_ms)
 	s->stale = false;
 }
 
+void series_registry_on_remove(struct series_registry *reg, series_remove_fn *fn, void *arg)
+{
+	reg->on_remove = fn;
+	reg->on_remove_arg = arg;
+}
+
 void series_remove(struct series_registry *reg, struct series *s)
 {
 	struct series_family *fam = s->family;
 	struct series **pp = &reg->buckets[s->hash & (reg->bucket_count - 1)];
+
+	if (reg->on_remove != NULL)
+		reg->on_remove(reg->on_remove_arg, s);
 
 	while (*pp != NULL && *pp != s)
 		pp = &(*pp)->hash_next;

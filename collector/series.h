@@ -42,6 +42,8 @@ struct series {
 	int64_t time_ms;          /* wall-clock time of the last value; 0 before the first */
 	bool stale;               /* not written by its owner's last run: not exported */
 	const void *owner;        /* who writes it (a scheduler probe instance), NULL if shared */
+	bool rule_owned;          /* owner is the evaluator (recording rules, ALERTS): probes
+				     must not take it over */
 	uint64_t owner_seq;       /* owner's run counter at the last write */
 	struct store_file *file;  /* archive, NULL when not archived */
 	uint64_t hash;            /* of name and labels: registry use */
@@ -77,6 +79,11 @@ void series_set(struct series *s, double value, int64_t time_ms);
 
 /* Removes and frees one series; empty families are removed too. */
 void series_remove(struct series_registry *reg, struct series *s);
+
+/* Called by series_remove() before a series is freed, so that per-series data kept
+ * elsewhere (sample windows) goes with it. One hook per registry. */
+typedef void series_remove_fn(void *arg, struct series *s);
+void series_registry_on_remove(struct series_registry *reg, series_remove_fn *fn, void *arg);
 
 size_t series_registry_count(const struct series_registry *reg);
 /* Families sorted by name, valid until the next series_intern or series_remove. */

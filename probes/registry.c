@@ -13,10 +13,11 @@ extern const struct probe_type probe_type_icmp;
 extern const struct probe_type probe_type_tcp;
 extern const struct probe_type probe_type_http;
 extern const struct probe_type probe_type_postgres;
+extern const struct probe_type probe_type_libvirt;
 
 static const struct probe_type *const probe_types[] = {
     &probe_type_host, &probe_type_exec, &probe_type_dns,      &probe_type_icmp,
-    &probe_type_tcp,  &probe_type_http, &probe_type_postgres,
+    &probe_type_tcp,  &probe_type_http, &probe_type_postgres, &probe_type_libvirt,
 };
 
 #define PROBE_TYPE_COUNT (sizeof(probe_types) / sizeof(probe_types[0]))

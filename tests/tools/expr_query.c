@@ -6,62 +6,39 @@
  * and writes, per eval, one "sample<TAB>LABELS<TAB>VALUE" line per element ("scalar"
  * lines for scalars, "error" lines for errors) and a line "end".
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "collector/expr.h"
-#include "collector/expr_impl.h"
+#include "collector/series_notation.h"
 #include "collector/window.h"
 
-static struct series *intern_selector(struct series_registry *reg, const char *text)
+/* Loads one input series; exits with status 2 on a notation error, as a test tool may. */
+static void load_series(struct series_registry *reg, struct window_store *ws, long step_s,
+			const char *selector, const char *values)
 {
+	struct series_notation_item *items = NULL;
+	struct label *labels = NULL;
+	size_t item_count = 0;
+	size_t label_count = 0;
 	char *error = NULL;
-	struct expr *e = expr_parse(text, NULL, &error);
-	struct metric_desc desc = {NULL, "input series", METRIC_GAUGE};
-	struct label labels[32];
-	size_t count = 0;
-	struct series *s;
+	struct series *s = NULL;
 
-	if (e == NULL || e->root->kind != EXPR_NODE_SELECTOR || e->root->metric == NULL) {
-		fprintf(stderr, "invalid series %s: %s\n", text, error ? error : "not a selector");
+	if (series_notation_parse_labels(selector, &labels, &label_count, &error) == 0 &&
+	    series_notation_parse_values(values, &items, &item_count, &error) == 0)
+		s = series_notation_intern(reg, labels, label_count, &error);
+	if (s == NULL) {
+		fprintf(stderr, "invalid series %s | %s: %s\n", selector, values, error);
+		free(error);
+		free(items);
+		series_notation_labels_free(labels, label_count);
 		exit(2);
 	}
-	desc.name = e->root->metric;
-	for (size_t i = 1; i < e->root->matcher_count && count < 32; i++)
-		labels[count++] =
-		    (struct label){e->root->matchers[i].name, e->root->matchers[i].value};
-	s = series_intern(reg, &desc, labels, count);
-	expr_free(e);
-	return s;
-}
-
-static void load(struct window_store *ws, struct series *s, long step_s, char *values)
-{
-	char *save = NULL;
-	int64_t t = 0;
-
-	for (char *tok = strtok_r(values, " \t\n", &save); tok != NULL;
-	     tok = strtok_r(NULL, " \t\n", &save)) {
-		double a;
-		double b;
-		int n;
-		char sign;
-
-		if (strcmp(tok, "_") == 0) {
-			t += step_s;
-		} else if (strcmp(tok, "stale") == 0) {
-			window_mark_stale(ws, s, t * 1000);
-			t += step_s;
-		} else if (sscanf(tok, "%lf%c%lfx%d", &a, &sign, &b, &n) == 4 &&
-			   (sign == '+' || sign == '-')) {
-			for (int i = 0; i <= n; i++, t += step_s)
-				window_append(ws, s, t * 1000, a + (sign == '+' ? b : -b) * i);
-		} else {
-			window_append(ws, s, t * 1000, strtod(tok, NULL));
-			t += step_s;
-		}
-	}
+	series_notation_load(ws, s, items, item_count, step_s * 1000, INT64_MAX);
+	series_notation_labels_free(labels, label_count);
+	free(items);
 }
 
 static void print_result(const struct expr_result *r)
@@ -72,21 +49,10 @@ static void print_result(const struct expr_result *r)
 	}
 	for (size_t i = 0; i < r->count; i++) {
 		const struct expr_element *el = &r->elements[i];
-		const char *name = "";
-		bool first = true;
+		char *labels = series_notation_format_labels(el->labels, el->label_count);
 
-		for (size_t k = 0; k < el->label_count; k++)
-			if (strcmp(el->labels[k].name, "__name__") == 0)
-				name = el->labels[k].value;
-		printf("sample\t%s{", name);
-		for (size_t k = 0; k < el->label_count; k++) {
-			if (strcmp(el->labels[k].name, "__name__") == 0)
-				continue;
-			printf("%s%s=\"%s\"", first ? "" : ", ", el->labels[k].name,
-			       el->labels[k].value);
-			first = false;
-		}
-		printf("}\t%.17g\n", el->value);
+		printf("sample\t%s\t%.17g\n", labels, el->value);
+		free(labels);
 	}
 }
 
@@ -110,7 +76,7 @@ int main(void)
 			if (bar == NULL)
 				return 2;
 			*bar = '\0';
-			load(ws, intern_selector(reg, rest), n, bar + 1);
+			load_series(reg, ws, n, rest, bar + 1);
 		} else if (strncmp(line, "eval ", 5) == 0) {
 			char *error = NULL;
 			struct expr *e;

@@ -1,0 +1,204 @@
+"""The evaluator inside the real tocsind: a tcp probe against a loopback listener that is
+taken down and brought back, with an alerting rule, a threshold rule and an SLO over the
+probe's own series. Checks /metrics (ALERTS, rule and SLO metrics) and the transitions
+table of the state database, and that kill -9 during a pending period and after firing
+neither delays the alert nor announces it again."""
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+
+from conftest import tocsind_path, wait_for
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 that accepts and closes connections; stop() and
+    start() take the port down and up again."""
+
+    def __init__(self):
+        self.port = None
+        self.sock = None
+        self.thread = None
+        self.running = False
+        self.start()
+
+    def start(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port or 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.running = True
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+                conn.close()
+            except (socket.timeout, OSError):
+                continue
+
+    def stop(self):
+        self.running = False
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+RULES = """
+groups:
+  - name: svc
+    interval: 1s
+    rules:
+      - alert: ServiceDown
+        expr: tocsin_probe_success{probe="svc"} == 0
+        for: 6s
+        labels: {team: ops}
+        annotations:
+          summary: "{{ $labels.probe }} is down"
+      - record: svc:probe_success:avg1m
+        expr: avg_over_time(tocsin_probe_success{probe="svc"}[1m])
+      - alert: SlowService
+        threshold:
+          expr: tocsin_probe_duration_seconds{probe="svc"}
+          direction: above
+          warn: 5
+          crit: 10
+slos:
+  - name: svc-availability
+    objective: 99
+    period: 1d
+    probe: svc
+"""
+
+
+def config(port, rules_path):
+    return f"""
+rule_files: ["{rules_path}"]
+probes:
+  - name: svc
+    type: tcp
+    target: "127.0.0.1:{port}"
+    interval: 1s
+    timeout: 500ms
+"""
+
+
+def transitions(d):
+    db = os.path.join(d.data_dir, "state", "state.db")
+    con = sqlite3.connect(db, timeout=10)
+    try:
+        return con.execute(
+            "SELECT time_ms, alertname, from_state, to_state FROM transitions ORDER BY id"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def states(d, alertname):
+    return [(t, f, s) for (t, a, f, s) in transitions(d) if a == alertname]
+
+
+def alerts_line(d, state):
+    return [line for line in d.metrics().splitlines()
+            if line.startswith("ALERTS{") and f'alertstate="{state}"' in line
+            and 'alertname="ServiceDown"' in line]
+
+
+def kill9(d):
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait(timeout=10)
+    d.log.close()
+
+
+def test_rules_lifecycle_through_kill9(daemon_factory, tmp_path):
+    listener = Listener()
+    rules_path = tmp_path / "rules.yml"
+    rules_path.write_text(RULES)
+    d = daemon_factory(config(listener.port, rules_path))
+
+    # Up: the recording rule and the SLO metrics appear, no alert.
+    wait_for(lambda: "svc:probe_success:avg1m" in d.metrics(), timeout=20,
+             what="the recording rule's series")
+    wait_for(lambda: 'tocsin_slo_objective_ratio{slo="svc-availability"} 0.99' in d.metrics(),
+             timeout=40, what="the SLO's objective")
+    assert 'tocsin_rule_evaluation_duration_seconds{rule_group="svc"}' in d.metrics()
+    assert not alerts_line(d, "pending") and not alerts_line(d, "firing")
+
+    # Down: pending, then kill -9 two seconds into the pending period.
+    listener.stop()
+    wait_for(lambda: alerts_line(d, "pending"), timeout=15, what="ServiceDown pending")
+    pending = wait_for(lambda: states(d, "ServiceDown"), timeout=5, what="pending row")
+    assert pending[-1][1:] == ("inactive", "pending")
+    pending_at = pending[-1][0]
+    time.sleep(2)
+    kill9(d)
+    time.sleep(1)
+    d.start()
+
+    # It fires at the original time (pending + 6 s), not 6 s after the restart.
+    fired = wait_for(lambda: [r for r in states(d, "ServiceDown") if r[2] == "firing"],
+                     timeout=20, what="ServiceDown firing")
+    assert len(fired) == 1
+    delay = (fired[0][0] - pending_at) / 1000.0
+    assert 6 <= delay < 8.5, f"fired {delay:.1f}s after it became pending"
+    assert len([r for r in states(d, "ServiceDown") if r[2] == "pending"]) == 1
+    wait_for(lambda: alerts_line(d, "firing"), timeout=10, what="ALERTS firing in /metrics")
+    assert 'team="ops"' in alerts_line(d, "firing")[0]
+
+    # Kill -9 while firing: after the restart it is still firing and not announced again.
+    kill9(d)
+    d.start()
+    wait_for(lambda: alerts_line(d, "firing"), timeout=15, what="ALERTS firing after restart")
+    time.sleep(3)
+    assert len([r for r in states(d, "ServiceDown") if r[2] == "firing"]) == 1
+
+    # Back up: resolved once.
+    listener.start()
+    wait_for(lambda: [r for r in states(d, "ServiceDown") if r[1:] == ("firing", "inactive")],
+             timeout=20, what="ServiceDown resolved")
+    wait_for(lambda: not alerts_line(d, "firing"), timeout=10, what="ALERTS gone")
+    rows = states(d, "ServiceDown")
+    assert [r[1:] for r in rows] == [("inactive", "pending"), ("pending", "firing"),
+                                     ("firing", "inactive")]
+
+    # The SLO saw the failed runs.
+    def burn_1d():
+        return [float(line.split()[-1]) for line in d.metrics().splitlines()
+                if line.startswith("tocsin_slo_burn_rate{") and 'window="1d"' in line]
+    burn = wait_for(burn_1d, timeout=40, what="the SLO's 1d burn rate")
+    assert burn[0] > 0
+    d.stop()
+    listener.stop()
+
+
+def test_invalid_rule_file_rejects_start_and_reload(daemon_factory, tmp_path):
+    listener = Listener()
+    rules_path = tmp_path / "rules.yml"
+    rules_path.write_text(RULES)
+    d = daemon_factory(config(listener.port, rules_path))
+    wait_for(lambda: "svc:probe_success:avg1m" in d.metrics(), timeout=20,
+             what="the recording rule's series")
+
+    # A broken rule file: the reload is rejected and the old rules keep running.
+    rules_path.write_text(RULES.replace("== 0", "== )"))
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: "reload rejected" in d.log_text(), timeout=10, what="rejected reload")
+    assert "rules.yml:7:" in d.log_text()
+    listener.stop()
+    wait_for(lambda: alerts_line(d, "pending"), timeout=15, what="old rules still evaluated")
+    d.stop()
+
+    # The same file at start: tocsind refuses to start and names the position.
+    d2 = daemon_factory(config(listener.port, rules_path), start=False)
+    r = subprocess.run([tocsind_path(), "--config", d2.config_path, "--data-dir",
+                        d2.data_dir, "--listen", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1
+    assert "rules.yml:7:" in r.stderr
