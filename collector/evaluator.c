@@ -335,8 +335,8 @@ static bool exported_state(enum alert_state s)
 	return s == ALERT_PENDING || s == ALERT_FIRING || s == ALERT_STALE;
 }
 
-/* Brings ALERTS and ALERTS_FOR_STATE in line with the instance after an evaluation.
- * old_state/old_labels: what was exported before (labels change with a threshold level). */
+/* Brings ALERTS and ALERTS_FOR_STATE in line with the instance after an evaluation. The
+ * series exported before are removed when the state or a threshold level changed them. */
 static void export_alert(struct evaluator *ev, const struct ev_rule *r, struct ev_instance *i,
 			 int64_t now_ms)
 {

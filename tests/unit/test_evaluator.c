@@ -303,6 +303,35 @@ static void threshold_rule_sets_severity(void **state)
 	fixture_free(&f);
 }
 
+/* A restart between the third and fourth sample of the warn/crit sequence: the persisted
+ * level (warning) is restored and no extra transition is emitted for it. */
+static void threshold_restart_keeps_level(void **state)
+{
+	static const double samples[] = {50, 8, 15, 25, 15, 5};
+	struct fixture f = {0};
+	struct series *disk;
+
+	(void)state;
+	fixture_start(&f, rules_threshold, true);
+	disk = input(&f, &gauge_disk, "host");
+	for (size_t i = 0; i < 3; i++)
+		step(&f, disk, (int64_t)i * 10, samples[i]);
+	assert_int_equal(f.seen.count, 2);
+
+	fixture_stop_evaluator(&f);
+	fixture_start(&f, rules_threshold, true);
+	step(&f, NULL, 20, 0); /* evaluated again right after the restart, same sample */
+	assert_int_equal(f.seen.count, 2);
+	assert_true(series_value(&f, "ALERTS", "severity", "warning") == 1);
+	for (size_t i = 3; i < 6; i++)
+		step(&f, disk, (int64_t)i * 10, samples[i]);
+	assert_int_equal(f.seen.count, 5);
+	assert_string_equal(f.seen.text[2], "30 DiskFree firing->inactive warning");
+	assert_string_equal(f.seen.text[3], "40 DiskFree inactive->firing warning");
+	assert_string_equal(f.seen.text[4], "50 DiskFree firing->firing critical");
+	fixture_free(&f);
+}
+
 static void restart_resumes_pending_and_does_not_reannounce(void **state)
 {
 	struct fixture f = {0};
@@ -441,6 +470,7 @@ int main(void)
 	    cmocka_unit_test(recording_rule_feeds_later_rules),
 	    cmocka_unit_test(recorded_series_goes_stale_when_input_stops),
 	    cmocka_unit_test(threshold_rule_sets_severity),
+	    cmocka_unit_test(threshold_restart_keeps_level),
 	    cmocka_unit_test(restart_resumes_pending_and_does_not_reannounce),
 	    cmocka_unit_test(reload_keeps_instances),
 	    cmocka_unit_test(evaluation_error_keeps_state_and_counts),
