@@ -858,7 +858,8 @@ static void group_timer(evutil_socket_t fd, short what, void *arg)
 	 * skipped and counted, never run late in a burst. */
 	{
 		int64_t end = ev_wall_ms();
-		int64_t next = next_slot(g, end);
+		/* A timer that fired a little before its slot must not run the same slot twice. */
+		int64_t next = next_slot(g, end > g->next_ms ? end : g->next_ms);
 		int64_t due = g->next_ms + g->interval_ms;
 
 		if (next > due)
@@ -892,6 +893,10 @@ void evaluator_eval_at(struct evaluator *ev, int64_t now_ms)
 
 		if (g->next_ms > now_ms)
 			continue;
+		/* Turns the caller stepped over were not run at their time: count them as the
+		 * timers do when an evaluation overruns. */
+		if (g->iterations > 0 && now_ms - g->next_ms >= g->interval_ms)
+			g->missed += (uint64_t)((now_ms - g->next_ms) / g->interval_ms);
 		evaluator_eval_group(ev, k, now_ms);
 		g->next_ms = now_ms + g->interval_ms;
 	}

@@ -1,6 +1,6 @@
 """The evaluator inside the real tocsind: a tcp probe against a loopback listener that is
-taken down and brought back, with an alerting rule, a threshold rule and an SLO over the
-probe's own series. Checks /metrics (ALERTS, rule and SLO metrics) and the transitions
+taken down and brought back, next to the host probe, with alerting, recording and
+threshold rules and an SLO over the probes' series. Checks /metrics (ALERTS, rule and SLO metrics) and the transitions
 table of the state database, and that kill -9 during a pending period and after firing
 neither delays the alert nor announces it again."""
 
@@ -64,6 +64,13 @@ groups:
           summary: "{{ $labels.probe }} is down"
       - record: svc:probe_success:avg1m
         expr: avg_over_time(tocsin_probe_success{probe="svc"}[1m])
+      - record: host:load1
+        expr: max without (probe) (node_load1)
+      - alert: HostOverloaded
+        threshold:
+          expr: node_load1
+          warn: 10000
+          crit: 20000
       - alert: SlowService
         threshold:
           expr: tocsin_probe_duration_seconds{probe="svc"}
@@ -82,6 +89,9 @@ def config(port, rules_path):
     return f"""
 rule_files: ["{rules_path}"]
 probes:
+  - name: host
+    type: host
+    interval: 1s
   - name: svc
     type: tcp
     target: "127.0.0.1:{port}"
@@ -129,6 +139,7 @@ def test_rules_lifecycle_through_kill9(daemon_factory, tmp_path):
     wait_for(lambda: 'tocsin_slo_objective_ratio{slo="svc-availability"} 0.99' in d.metrics(),
              timeout=40, what="the SLO's objective")
     assert 'tocsin_rule_evaluation_duration_seconds{rule_group="svc"}' in d.metrics()
+    wait_for(lambda: "host:load1" in d.metrics(), timeout=10, what="a rule over the host probe")
     assert not alerts_line(d, "pending") and not alerts_line(d, "firing")
 
     # Down: pending, then kill -9 two seconds into the pending period.
@@ -168,11 +179,13 @@ def test_rules_lifecycle_through_kill9(daemon_factory, tmp_path):
     assert [r[1:] for r in rows] == [("inactive", "pending"), ("pending", "firing"),
                                      ("firing", "inactive")]
 
-    # The SLO saw the failed runs.
+    # The SLO saw the failed runs. A counter is counted from its second reading, and the
+    # SLO reads every 30 s, so this can take a minute after the last restart.
     def burn_1d():
         return [float(line.split()[-1]) for line in d.metrics().splitlines()
                 if line.startswith("tocsin_slo_burn_rate{") and 'window="1d"' in line]
-    burn = wait_for(burn_1d, timeout=40, what="the SLO's 1d burn rate")
+    burn = wait_for(burn_1d, timeout=75, what="the SLO's 1d burn rate; SLO series: %s" % [
+        line for line in d.metrics().splitlines() if line.startswith("tocsin_slo")])
     assert burn[0] > 0
     d.stop()
     listener.stop()

@@ -419,6 +419,24 @@ static void evaluation_error_keeps_state_and_counts(void **state)
 	fixture_free(&f);
 }
 
+static void skipped_turns_are_counted(void **state)
+{
+	struct fixture f = {0};
+	struct series *up;
+
+	(void)state;
+	fixture_start(&f, rules_down, false);
+	up = input(&f, &gauge_up, "api");
+	step(&f, up, 0, 1);
+	step(&f, up, 15, 1);
+	assert_true(
+	    series_value(&f, "tocsin_rule_group_iterations_missed_total", "rule_group", "g") == 0);
+	step(&f, up, 60, 1); /* the turns at 30 and 45 were not run */
+	assert_true(
+	    series_value(&f, "tocsin_rule_group_iterations_missed_total", "rule_group", "g") == 2);
+	fixture_free(&f);
+}
+
 static const char rules_slo[] = "slos:\n"
 				"  - name: api\n"
 				"    objective: 99\n"
@@ -474,6 +492,7 @@ int main(void)
 	    cmocka_unit_test(restart_resumes_pending_and_does_not_reannounce),
 	    cmocka_unit_test(reload_keeps_instances),
 	    cmocka_unit_test(evaluation_error_keeps_state_and_counts),
+	    cmocka_unit_test(skipped_turns_are_counted),
 	    cmocka_unit_test(slo_alert_fires_and_exports),
 	};
 
