@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerter/alerting_config.h"
 #include "collector/cfg.h"
 #include "collector/hash.h"
 #include "collector/xalloc.h"
@@ -173,6 +174,7 @@ void config_free(struct config *cfg)
 	free(cfg->rrdcached);
 	cfg_strv_free(cfg->rule_files);
 	free(cfg->state_dir);
+	alerting_config_free(cfg->alerting);
 	free(cfg);
 }
 
@@ -1001,6 +1003,7 @@ static struct config *config_load(struct cfg *parsed, char **errors)
 	if (cfg_root(parsed, &root) == 0) {
 		config_read_globals(&root, c, &defaults);
 		config_read_probes(&root, c, &defaults);
+		c->alerting = alerting_config_read(&root);
 	}
 	cfg_map_finish(&root);
 	c->hash = cfg_source_hash(parsed);

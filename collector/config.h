@@ -15,6 +15,7 @@
 #include "collector/series.h"
 #include "collector/units.h"
 
+struct alerting_config;
 struct probe_type;
 
 #define CONFIG_DEFAULT_LISTEN      "127.0.0.1:9517"
@@ -89,6 +90,8 @@ struct config {
 	char *state_dir;                 /* alert state and SLO buckets; default DATA_DIR/state */
 	bool state_dir_set;              /* given in the file, so --data-dir leaves it alone */
 	uint64_t hash;                   /* of the source text */
+	/* The `alerting:` section, NULL when absent. */
+	struct alerting_config *alerting;
 };
 
 /* Embedded default config text (etc/tocsin.yml compiled in). */

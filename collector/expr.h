@@ -48,6 +48,14 @@ struct expr_matcher {
 bool expr_matcher_matches(const struct expr_matcher *m, const char *value);
 
 /*
+ * Compiles `re` in the selectors' regex dialect (a POSIX extended regex anchored at both
+ * ends, plus a leading (?i), (?:...) and \d/\D) into *regex, for expr_matcher.regex.
+ * Returns 0, or -1 with regerror()'s reason in why. Free the result with expr_regex_free.
+ */
+int expr_regex_compile(const char *re, void **regex, char *why, size_t size);
+void expr_regex_free(void *regex);
+
+/*
  * Stale markers are stored as a NaN with a payload that arithmetic never produces, as in
  * Prometheus. A window stores one when a series stops being emitted. The engine treats a
  * series whose latest sample is a marker as absent, and it skips markers in ranges.

@@ -122,7 +122,9 @@ bool expr_is_stale_marker(double value)
 
 void expr_sample_buffer_append(struct expr_sample_buffer *buf, int64_t time_ms, double value)
 {
-	buf->v = xreallocarray_grow(buf->v, &buf->capacity, buf->count + 1, sizeof(*buf->v));
+	if (buf->count == buf->capacity)
+		buf->v =
+		    xreallocarray_grow(buf->v, &buf->capacity, buf->count + 1, sizeof(*buf->v));
 	buf->v[buf->count++] = (struct expr_sample){time_ms, value};
 }
 
@@ -272,8 +274,9 @@ static void select_one(void *arg, const struct expr_series *s)
 		/* Instant: the latest sample in the lookback, unless it marks the end. */
 		if (buf->count == 0 || expr_is_stale_marker(buf->v[buf->count - 1].value))
 			return;
-		out->vec =
-		    xreallocarray_grow(out->vec, &st->capacity, out->count + 1, sizeof(*out->vec));
+		if (out->count == st->capacity)
+			out->vec = xreallocarray_grow(out->vec, &st->capacity, out->count + 1,
+						      sizeof(*out->vec));
 		out->vec[out->count++] = (struct expr_vector_elem){series_labels(st->ctx, s),
 								   buf->v[buf->count - 1].value};
 		return;
@@ -287,8 +290,9 @@ static void select_one(void *arg, const struct expr_series *s)
 				r.samples[r.count++] = buf->v[i];
 		if (r.count == 0)
 			return;
-		out->ranges = xreallocarray_grow(out->ranges, &st->capacity, out->range_count + 1,
-						 sizeof(*out->ranges));
+		if (out->range_count == st->capacity)
+			out->ranges = xreallocarray_grow(
+			    out->ranges, &st->capacity, out->range_count + 1, sizeof(*out->ranges));
 		out->ranges[out->range_count++] = r;
 	}
 }

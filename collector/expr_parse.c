@@ -202,10 +202,7 @@ static void matcher_clear(struct expr_matcher *m)
 {
 	free((char *)m->name);
 	free((char *)m->value);
-	if (m->regex != NULL) {
-		regfree(m->regex);
-		free(m->regex);
-	}
+	expr_regex_free(m->regex);
 }
 
 void expr_node_free(struct expr_node *n)
@@ -297,32 +294,45 @@ static char *regex_to_posix(const char *re, int *flags)
 	return out;
 }
 
-static int compile_matcher(struct parser *p, struct expr_matcher *m, size_t value_pos)
+int expr_regex_compile(const char *re, void **regex, char *why, size_t size)
 {
 	int flags;
-	char *pattern;
-	int rc;
+	char *pattern = regex_to_posix(re, &flags);
+	regex_t *compiled = xmalloc(sizeof(regex_t));
+	int rc = regcomp(compiled, pattern, flags);
+
+	free(pattern);
+	if (rc != 0) {
+		regerror(rc, compiled, why, size);
+		free(compiled);
+		*regex = NULL;
+		return -1;
+	}
+	*regex = compiled;
+	return 0;
+}
+
+void expr_regex_free(void *regex)
+{
+	if (regex == NULL)
+		return;
+	regfree(regex);
+	free(regex);
+}
+
+static int compile_matcher(struct parser *p, struct expr_matcher *m, size_t value_pos)
+{
+	char why[128];
+	char quoted[96];
 
 	if (m->op != EXPR_MATCH_REGEX && m->op != EXPR_MATCH_NOT_REGEX)
 		return 0;
-	pattern = regex_to_posix(m->value, &flags);
-	m->regex = xmalloc(sizeof(regex_t));
-	rc = regcomp(m->regex, pattern, flags);
-	free(pattern);
-	if (rc != 0) {
-		char why[128];
-		char quoted[96];
-
-		regerror(rc, m->regex, why, sizeof(why));
-		free(m->regex);
-		m->regex = NULL;
-		fail(p, value_pos,
-		     "a POSIX extended regular expression (plus (?i), (?:...) and \\d)",
-		     "invalid regex %s for label %s (%s)",
-		     cfg_quote(m->value, quoted, sizeof(quoted)), m->name, why);
-		return -1;
-	}
-	return 0;
+	if (expr_regex_compile(m->value, &m->regex, why, sizeof(why)) == 0)
+		return 0;
+	fail(p, value_pos, "a POSIX extended regular expression (plus (?i), (?:...) and \\d)",
+	     "invalid regex %s for label %s (%s)", cfg_quote(m->value, quoted, sizeof(quoted)),
+	     m->name, why);
+	return -1;
 }
 
 /* ---- selectors ---- */

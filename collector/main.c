@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "autoconf.h"
+#include "alerter/silence_cli.h"
 #include "collector/config.h"
 #include "collector/daemon.h"
 #include "collector/log.h"
@@ -43,7 +44,9 @@ static void usage(FILE *out)
 	    "  -h, --help             print this help and exit\n"
 	    "\n"
 	    "Signals: SIGHUP reloads the configuration (kept unchanged when the new one has\n"
-	    "errors); SIGTERM and SIGINT stop probes, flush archives and exit.\n");
+	    "errors); SIGTERM and SIGINT stop probes, flush archives and exit.\n"
+	    "\n");
+	silence_cli_usage(out);
 }
 
 /* Counts the groups, rules and SLOs that came from `file`. */
@@ -162,6 +165,9 @@ int main(int argc, char **argv)
 	bool test_rule_files = false;
 	int c;
 
+	/* The --silence actions have options of their own, so they parse the whole line. */
+	if (silence_cli_requested(argc, argv))
+		return silence_cli_main(argc, argv);
 	while ((c = getopt_long(argc, argv, "c:t1l:d:L:Vh", options, NULL)) != -1) {
 		switch (c) {
 		case 'c':

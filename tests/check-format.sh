@@ -9,7 +9,7 @@ if ! command -v clang-format >/dev/null 2>&1; then
 fi
 cd "$top" || exit 1
 bad=""
-for f in $(find collector probes web tests -name '*.[ch]' ! -name default_config.c | sort); do
+for f in $(find alerter collector probes web tests -name '*.[ch]' ! -name default_config.c | sort); do
 	if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then
 		bad="$bad $f"
 	fi

@@ -151,6 +151,12 @@ static void append_all(struct window_store *ws, struct series **series, double *
 	}
 }
 
+/* As in the daemon: a series removed from the registry takes its sample window along. */
+static void forget_window(void *arg, struct series *s)
+{
+	window_forget(arg, s);
+}
+
 static int write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -218,7 +224,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "--metrics and --cycles must be at least 1\n");
 		return 2;
 	}
-	log_set_level(LOG_ERROR);
+	log_set_level(LOG_LEVEL_ERROR);
 	count = (size_t)metrics * PER_METRIC;
 
 	before = mallinfo2().uordblks;
@@ -250,6 +256,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ws = window_store_new(set->history_ms, WINDOW_DEFAULT_MAX_SAMPLES);
+	series_registry_on_remove(reg, forget_window, ws);
 	for (int s = 0; s < WARMUP_STEPS; s++, t += STEP_MS)
 		append_all(ws, series, values, count, t);
 	after_series = mallinfo2().uordblks;
