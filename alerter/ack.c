@@ -56,25 +56,7 @@ struct ack_set {
 	struct ack *acks; /* sorted by fingerprint, then rule */
 	size_t count;
 	size_t capacity;
-	int64_t data_version; /* at the last load */
 };
-
-/* The fingerprint's 64 bits as SQLite's signed integer, and back, without overflow. */
-static int64_t fingerprint_to_sql(uint64_t fingerprint)
-{
-	int64_t v;
-
-	memcpy(&v, &fingerprint, sizeof(v));
-	return v;
-}
-
-static uint64_t fingerprint_from_sql(int64_t v)
-{
-	uint64_t fingerprint;
-
-	memcpy(&fingerprint, &v, sizeof(fingerprint));
-	return fingerprint;
-}
 
 static int compare_key(uint64_t fingerprint, const char *rule, const struct ack *a)
 {
@@ -128,26 +110,20 @@ static void free_acks(struct ack *acks, size_t count)
 }
 
 /* Replaces the in-memory set with the table's rows. */
-static int load(struct ack_set *set, char **error)
+static int load(void *owner, char **error)
 {
+	struct ack_set *set = owner;
 	sqlite3_stmt *stmt = set->table.stmt[STMT_LOAD];
 	struct ack *acks = NULL;
 	size_t count = 0;
 	size_t capacity = 0;
-	int64_t version;
 	int rc;
 
-	if (silence_table_data_version(&set->table, &version) < 0) {
-		if (error != NULL)
-			silence_fail(error, "reading the data version of %s failed",
-				     statedb_path(set->table.db));
-		return -1;
-	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		acks = xreallocarray_grow(acks, &capacity, count + 1, sizeof(*acks));
 		acks[count++] = (struct ack){
 		    .rule = xstrdup(silence_table_text(stmt, 0)),
-		    .fingerprint = fingerprint_from_sql(sqlite3_column_int64(stmt, 1)),
+		    .fingerprint = statedb_fingerprint_from_sql(sqlite3_column_int64(stmt, 1)),
 		    .created_by = xstrdup(silence_table_text(stmt, 2)),
 		    .comment = xstrdup(silence_table_text(stmt, 3)),
 		    .created_at_ms = sqlite3_column_int64(stmt, 4),
@@ -166,7 +142,6 @@ static int load(struct ack_set *set, char **error)
 	set->acks = acks;
 	set->count = count;
 	set->capacity = capacity;
-	set->data_version = version;
 	return 0;
 }
 
@@ -175,12 +150,8 @@ struct ack_set *ack_set_open(struct statedb *db, char **error)
 	struct ack_set *set = xcalloc(1, sizeof(*set));
 
 	if (silence_table_open(&set->table, db, "ack", ACK_SCHEMA_KEY, ack_schema, statements,
-			       STMT_COUNT, error) < 0) {
+			       STMT_COUNT, load, set, error) < 0) {
 		free(set);
-		return NULL;
-	}
-	if (load(set, error) < 0) {
-		ack_set_free(set);
 		return NULL;
 	}
 	return set;
@@ -197,13 +168,7 @@ void ack_set_free(struct ack_set *set)
 
 int ack_set_refresh(struct ack_set *set)
 {
-	int64_t version;
-
-	if (silence_table_data_version(&set->table, &version) < 0)
-		return -1;
-	if (version == set->data_version)
-		return 0;
-	return load(set, NULL) < 0 ? -1 : 1;
+	return silence_table_refresh(&set->table);
 }
 
 static int check_text(const char *field, const char *text, char **error)
@@ -240,7 +205,7 @@ int ack_create(struct ack_set *set, const char *rule, uint64_t fingerprint, cons
 				    notification_time(expires_at_ms, expires, sizeof expires));
 	}
 	sqlite3_bind_text(stmt, 1, rule, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, fingerprint_to_sql(fingerprint));
+	sqlite3_bind_int64(stmt, 2, statedb_fingerprint_to_sql(fingerprint));
 	sqlite3_bind_text(stmt, 3, created_by, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 4, comment, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 5, now_ms);
@@ -302,7 +267,7 @@ int ack_clear_on_resolve(struct ack_set *set, const char *rule, uint64_t fingerp
 	if (!found)
 		return 0;
 	sqlite3_bind_text(stmt, 1, rule, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, fingerprint_to_sql(fingerprint));
+	sqlite3_bind_int64(stmt, 2, statedb_fingerprint_to_sql(fingerprint));
 	if (silence_table_run(&set->table, STMT_DELETE, NULL) < 0)
 		return -1;
 	ack_clear(&set->acks[index]);

@@ -21,45 +21,15 @@
 
 #include "alerter/receiver.h"
 #include "alerter/webhook.h"
+#include "alerter/webhook_payload.h"
 #include "collector/cfg.h"
 #include "collector/log.h"
 #include "collector/throttle.h"
-#include "collector/utf8.h"
 #include "collector/xalloc.h"
 #include "probes/curlev.h"
 
 /* The Alertmanager API path appended to each base URL. */
 #define AM_FORWARD_API_PATH "/api/v2/alerts"
-
-static json_t *json_text(const char *s)
-{
-	json_t *j = json_string(s != NULL ? s : "");
-	char *copy;
-
-	if (j != NULL)
-		return j;
-	copy = xstrdup(s);
-	utf8_repair(copy); /* jansson rejects invalid UTF-8 */
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
-
-static json_t *json_time(int64_t ms)
-{
-	char buf[40];
-
-	return json_string(notification_time(ms, buf, sizeof(buf)));
-}
-
-static json_t *labels_object(const struct label *labels, size_t count)
-{
-	json_t *o = json_object();
-
-	for (size_t i = 0; i < count; i++)
-		json_object_set_new(o, labels[i].name, json_text(labels[i].value));
-	return o;
-}
 
 /* Alertmanager rejects an alert without a start, so a missing one (never expected) falls
  * back to the transition time, the notification's creation and finally now. */
@@ -90,13 +60,14 @@ static json_t *postable_alert(const struct notification *n, const struct notific
 	 * time". */
 	if (ends < starts)
 		ends = starts;
-	json_object_set_new(o, "labels", labels_object(a->labels, a->label_count));
-	json_object_set_new(o, "annotations", labels_object(a->annotations, a->annotation_count));
-	json_object_set_new(o, "startsAt", json_time(starts));
-	json_object_set_new(o, "endsAt", json_time(ends));
+	json_object_set_new(o, "labels", webhook_payload_json_labels(a->labels, a->label_count));
+	json_object_set_new(o, "annotations",
+			    webhook_payload_json_labels(a->annotations, a->annotation_count));
+	json_object_set_new(o, "startsAt", webhook_payload_json_time(starts));
+	json_object_set_new(o, "endsAt", webhook_payload_json_time(ends));
 	/* The API validates generatorURL as a URI, so an empty one is left out. */
 	if (a->generator_url != NULL && a->generator_url[0] != '\0')
-		json_object_set_new(o, "generatorURL", json_text(a->generator_url));
+		json_object_set_new(o, "generatorURL", webhook_payload_json_text(a->generator_url));
 	return o;
 }
 

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "collector/log.h"
+#include "collector/statedb.h"
 #include "collector/utf8.h"
 #include "collector/xalloc.h"
 
@@ -368,55 +369,27 @@ static int read_boolean(const json_t *object, const char *prefix, const char *ke
 	return 0;
 }
 
-static void free_labels(struct label *v, size_t count)
-{
-	if (v == NULL)
-		return;
-	for (size_t i = 0; i < count; i++) {
-		free((char *)v[i].name);
-		free((char *)v[i].value);
-	}
-	free(v);
-}
-
 /* Reads an object of strings into a label array sorted by name. */
 static int read_labels(const json_t *object, const char *prefix, const char *key,
 		       struct label **out, size_t *count, char **error)
 {
 	json_t *v = member(object, prefix, key, error);
 	struct json_path path;
-	struct label *labels = NULL;
-	size_t n = 0;
-	const char *name;
-	json_t *value;
+	const char *bad_name;
 
 	*out = NULL;
 	*count = 0;
 	if (v == NULL)
 		return -1;
+	if (statedb_labels_from_json(v, out, count, &bad_name) == 0)
+		return 0;
 	path_member(&path, prefix, key);
-	if (!json_is_object(v)) {
+	if (bad_name == NULL) {
 		return fail(error, "%s: expected an object of strings, got %s", path.text,
 			    json_kind(v));
 	}
-	if (json_object_size(v) > 0)
-		labels = xcalloc(json_object_size(v), sizeof(*labels));
-	json_object_foreach(v, name, value)
-	{
-		if (!json_is_string(value)) {
-			free_labels(labels, n);
-			return fail(error, "%s: expected an object of strings, but \"%s\" is %s",
-				    path.text, name, json_kind(value));
-		}
-		labels[n].name = xstrdup(name);
-		labels[n].value = xstrdup(json_string_value(value));
-		n++;
-	}
-	if (n > 1)
-		qsort(labels, n, sizeof(*labels), compare_labels);
-	*out = labels;
-	*count = n;
-	return 0;
+	return fail(error, "%s: expected an object of strings, but \"%s\" is %s", path.text,
+		    bad_name, json_kind(json_object_get(v, bad_name)));
 }
 
 /* Parses exactly 16 hex digits. */
@@ -446,8 +419,8 @@ static int parse_fingerprint(const char *text, uint64_t *out)
 
 static void alert_clear(struct notification_alert *a)
 {
-	free_labels(a->labels, a->label_count);
-	free_labels(a->annotations, a->annotation_count);
+	statedb_labels_free(a->labels, a->label_count);
+	statedb_labels_free(a->annotations, a->annotation_count);
 	free(a->generator_url);
 }
 
@@ -566,7 +539,7 @@ void notification_free(struct notification *n)
 	free(n->receiver);
 	free(n->group_key);
 	free(n->idempotency_key);
-	free_labels(n->group_labels, n->group_label_count);
+	statedb_labels_free(n->group_labels, n->group_label_count);
 	for (size_t i = 0; i < n->alert_count; i++)
 		alert_clear(&n->alerts[i]);
 	free(n->alerts);

@@ -12,6 +12,7 @@
 
 #include "alerter/am_forward.h"
 #include "alerter/email.h"
+#include "alerter/exec_receiver.h"
 #include "alerter/receiver_testing.h"
 #include "alerter/webhook.h"
 
@@ -21,7 +22,15 @@
  * receiver_register_for_tests(); the last slot always stays NULL as the terminator.
  */
 static const struct receiver_type *receiver_table[] = {
-    &receiver_webhook, &receiver_alertmanager, &receiver_email, NULL, NULL, NULL, NULL, NULL,
+    &receiver_webhook,
+    &receiver_alertmanager,
+    &receiver_email,
+    &receiver_exec,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 #define RECEIVER_TABLE_SIZE (sizeof(receiver_table) / sizeof(receiver_table[0]))

@@ -70,7 +70,6 @@ struct silence_set {
 	struct silence_table table;
 	struct silence_entry *entries; /* oldest created first */
 	size_t count;
-	int64_t data_version; /* at the last load */
 };
 
 /* ---- matchers ---- */
@@ -546,21 +545,15 @@ static int read_row(struct silence_set *set, sqlite3_stmt *stmt, struct silence_
 }
 
 /* Replaces the in-memory set with the table's rows. */
-static int load(struct silence_set *set, char **error)
+static int load(void *owner, char **error)
 {
+	struct silence_set *set = owner;
 	sqlite3_stmt *stmt = set->table.stmt[STMT_LOAD];
 	struct silence_entry *entries = NULL;
 	size_t count = 0;
 	size_t capacity = 0;
-	int64_t version;
 	int rc;
 
-	if (silence_table_data_version(&set->table, &version) < 0) {
-		if (error != NULL)
-			silence_fail(error, "reading the data version of %s failed",
-				     statedb_path(set->table.db));
-		return -1;
-	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		struct silence_entry e;
 
@@ -577,7 +570,6 @@ static int load(struct silence_set *set, char **error)
 	free_entries(set->entries, set->count);
 	set->entries = entries;
 	set->count = count;
-	set->data_version = version;
 	return 0;
 }
 
@@ -586,12 +578,8 @@ struct silence_set *silence_set_open(struct statedb *db, char **error)
 	struct silence_set *set = xcalloc(1, sizeof(*set));
 
 	if (silence_table_open(&set->table, db, "silence", SILENCE_SCHEMA_KEY, silence_schema,
-			       statements, STMT_COUNT, error) < 0) {
+			       statements, STMT_COUNT, load, set, error) < 0) {
 		free(set);
-		return NULL;
-	}
-	if (load(set, error) < 0) {
-		silence_set_free(set);
 		return NULL;
 	}
 	return set;
@@ -608,13 +596,7 @@ void silence_set_free(struct silence_set *set)
 
 int silence_set_refresh(struct silence_set *set)
 {
-	int64_t version;
-
-	if (silence_table_data_version(&set->table, &version) < 0)
-		return -1;
-	if (version == set->data_version)
-		return 0;
-	return load(set, NULL) < 0 ? -1 : 1;
+	return silence_table_refresh(&set->table);
 }
 
 /* ---- operations ---- */

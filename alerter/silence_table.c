@@ -109,7 +109,8 @@ int silence_table_run(struct silence_table *t, size_t s, char **error)
 	return 0;
 }
 
-int silence_table_data_version(struct silence_table *t, int64_t *version)
+/* Reads PRAGMA data_version, which changes when another connection commits. */
+static int read_data_version(struct silence_table *t, int64_t *version)
 {
 	int rc = sqlite3_step(t->data_version);
 
@@ -178,9 +179,38 @@ static int prepare(struct silence_table *t, const char *name, const char *sql, s
 	return 0;
 }
 
+/* Runs the owner's load and records the data version that the loaded rows reflect. */
+static int load(struct silence_table *t, char **error)
+{
+	int64_t version;
+
+	if (read_data_version(t, &version) < 0) {
+		if (error != NULL)
+			silence_fail(error, "reading the data version of %s failed",
+				     statedb_path(t->db));
+		return -1;
+	}
+	if (t->load(t->owner, error) < 0)
+		return -1;
+	t->loaded_version = version;
+	return 0;
+}
+
+int silence_table_refresh(struct silence_table *t)
+{
+	int64_t version;
+
+	if (read_data_version(t, &version) < 0)
+		return -1;
+	if (version == t->loaded_version)
+		return 0;
+	return load(t, NULL) < 0 ? -1 : 1;
+}
+
 int silence_table_open(struct silence_table *t, struct statedb *db, const char *module,
 		       const char *version_key, const char *schema,
-		       const struct silence_table_stmt *defs, size_t count, char **error)
+		       const struct silence_table_stmt *defs, size_t count,
+		       silence_table_load_fn *load_rows, void *owner, char **error)
 {
 	memset(t, 0, sizeof(*t));
 	*error = NULL;
@@ -190,6 +220,8 @@ int silence_table_open(struct silence_table *t, struct statedb *db, const char *
 	t->module = module;
 	t->defs = defs;
 	t->count = count;
+	t->load = load_rows;
+	t->owner = owner;
 	t->stmt = xcalloc(count, sizeof(*t->stmt));
 	t->log = xcalloc(count + 1, sizeof(*t->log));
 	for (size_t i = 0; i <= count; i++)
@@ -199,6 +231,8 @@ int silence_table_open(struct silence_table *t, struct statedb *db, const char *
 			goto bad;
 	}
 	if (prepare(t, "change check", "PRAGMA data_version", &t->data_version, error) < 0)
+		goto bad;
+	if (load(t, error) < 0)
 		goto bad;
 	return 0;
 

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "alerter/receiver.h"
 #include "alerter/webhook_payload.h"
@@ -57,39 +56,6 @@ static uint64_t monotonic_ms(void)
 }
 
 /* ---- options shared with the alertmanager receiver ---- */
-
-static void read_tls(struct cfg_map *m, struct webhook_http *h, bool *failed)
-{
-	struct cfg_map tls;
-	const char *keys[] = {"ca_file", "cert_file", "key_file"};
-	char **targets[] = {&h->ca_file, &h->cert_file, &h->key_file};
-	char q[CFG_QUOTE_SIZE];
-	int rc = cfg_get_map(m, "tls", &tls);
-
-	if (rc < 0)
-		*failed = true;
-	if (rc == 1) {
-		for (size_t i = 0; i < 3; i++) {
-			rc = cfg_get_string(&tls, keys[i], targets[i]);
-			if (rc < 0) {
-				*failed = true;
-			} else if (rc == 1 && access(*targets[i], R_OK) != 0) {
-				cfg_error(&tls, keys[i], "cannot read %s: %s",
-					  cfg_quote(*targets[i], q, sizeof(q)), strerror(errno));
-				*failed = true;
-			}
-		}
-		if (cfg_get_string(&tls, "server_name", &h->server_name) < 0)
-			*failed = true;
-		if (cfg_get_bool(&tls, "insecure_skip_verify", &h->insecure_skip_verify) < 0)
-			*failed = true;
-		if ((h->cert_file == NULL) != (h->key_file == NULL)) {
-			cfg_error(&tls, NULL, "cert_file and key_file must be given together");
-			*failed = true;
-		}
-	}
-	cfg_map_finish(&tls);
-}
 
 static void read_basic_auth(struct cfg_map *auth, struct webhook_http *h, bool *failed)
 {
@@ -162,73 +128,19 @@ int webhook_http_parse(struct cfg_map *m, const char *module, struct webhook_htt
 		failed = true;
 	}
 	h->timeout_ms = (int64_t)timeout;
-	read_tls(m, h, &failed);
+	if (http_client_tls_parse(m, &h->tls) < 0)
+		failed = true;
 	read_auth(m, h, &failed);
 	return failed ? -1 : 0;
 }
 
 void webhook_http_clear(struct webhook_http *h)
 {
-	free(h->ca_file);
-	free(h->cert_file);
-	free(h->key_file);
-	free(h->server_name);
+	http_client_tls_clear(&h->tls);
 	free(h->username);
 	secret_free(h->password);
 	secret_free(h->bearer_token);
 	memset(h, 0, sizeof(*h));
-}
-
-/* Returns a copy of url whose credentials (scheme://user:password@host) are replaced, so
- * that a URL with a password in it never reaches a log line. */
-static char *redact_userinfo(const char *url)
-{
-	const char *scheme_end = strstr(url, "://");
-	const char *authority;
-	const char *at = NULL;
-
-	if (scheme_end == NULL)
-		return xstrdup(url);
-	authority = scheme_end + 3;
-	for (const char *p = authority; *p != '\0' && strchr("/?#", *p) == NULL; p++) {
-		if (*p == '@')
-			at = p;
-	}
-	if (at == NULL)
-		return xstrdup(url);
-	return xasprintf("%.*sREDACTED%s", (int)(authority - url), url, at);
-}
-
-/* With tls.server_name: the request names server_name, curl connects to the URL's host,
- * and the Host header keeps the URL's authority. */
-static int apply_server_name(CURLU *cu, const char *server_name, struct webhook_url *u, char *error,
-			     size_t size)
-{
-	char *host = NULL, *port = NULL, *explicit_port = NULL, *full = NULL;
-	char q[CFG_QUOTE_SIZE];
-	int rc = -1;
-
-	curl_url_get(cu, CURLUPART_HOST, &host, 0);
-	curl_url_get(cu, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
-	if (curl_url_get(cu, CURLUPART_PORT, &explicit_port, 0) != CURLUE_OK)
-		explicit_port = NULL;
-	if (curl_url_set(cu, CURLUPART_HOST, server_name, 0) != CURLUE_OK) {
-		snprintf(error, size, "tls.server_name %s is not a valid host name",
-			 cfg_quote(server_name, q, sizeof(q)));
-		goto out;
-	}
-	curl_url_get(cu, CURLUPART_URL, &full, 0);
-	u->request_url = xstrdup(full);
-	u->connect_to = xasprintf("%s:%s:%s:%s", server_name, port, host, port);
-	u->host_header = xasprintf("Host: %s%s%s", host, explicit_port ? ":" : "",
-				   explicit_port ? explicit_port : "");
-	rc = 0;
-out:
-	curl_free(host);
-	curl_free(port);
-	curl_free(explicit_port);
-	curl_free(full);
-	return rc;
 }
 
 int webhook_url_prepare(const char *url, const struct webhook_http *h, struct webhook_url *u,
@@ -240,7 +152,7 @@ int webhook_url_prepare(const char *url, const struct webhook_http *h, struct we
 	char q[CFG_QUOTE_SIZE];
 	int rc = -1;
 
-	u->url = redact_userinfo(url);
+	u->url = http_client_redact_url(url);
 	if (curl_url_set(cu, CURLUPART_URL, url, 0) != CURLUE_OK ||
 	    curl_url_get(cu, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(cu, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
@@ -254,8 +166,13 @@ int webhook_url_prepare(const char *url, const struct webhook_http *h, struct we
 			 cfg_quote(scheme, q, sizeof(q)));
 		goto out;
 	}
-	if (h->server_name != NULL) {
-		rc = apply_server_name(cu, h->server_name, u, error, size);
+	if (h->tls.server_name != NULL) {
+		rc = http_client_apply_server_name(cu, h->tls.server_name, &u->request_url,
+						   &u->connect_to, &u->host_header);
+		if (rc < 0) {
+			snprintf(error, size, "tls.server_name %s is not a valid host name",
+				 cfg_quote(h->tls.server_name, q, sizeof(q)));
+		}
 		goto out;
 	}
 	u->request_url = xstrdup(url);
@@ -470,16 +387,7 @@ static void post_set_tls_and_auth(struct webhook_post *p)
 	const struct webhook_http *h = p->http;
 	CURL *easy = p->easy;
 
-	if (h->ca_file != NULL)
-		curl_easy_setopt(easy, CURLOPT_CAINFO, h->ca_file);
-	if (h->cert_file != NULL)
-		curl_easy_setopt(easy, CURLOPT_SSLCERT, h->cert_file);
-	if (h->key_file != NULL)
-		curl_easy_setopt(easy, CURLOPT_SSLKEY, h->key_file);
-	if (h->insecure_skip_verify) {
-		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
+	http_client_tls_apply(easy, &h->tls);
 	if (p->url->connect_to != NULL) {
 		p->connect_to = curl_slist_append(NULL, p->url->connect_to);
 		curl_easy_setopt(easy, CURLOPT_CONNECT_TO, p->connect_to);

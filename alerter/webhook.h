@@ -13,6 +13,7 @@
 
 #include "alerter/receiver.h"
 #include "collector/throttle.h"
+#include "probes/http_client.h"
 
 struct cfg_map;
 struct event_base;
@@ -30,11 +31,7 @@ extern const struct receiver_type receiver_webhook;
 struct webhook_http {
 	const char *module; /* the receiver type, as the module of log lines */
 	int64_t timeout_ms;
-	char *ca_file;
-	char *cert_file;
-	char *key_file;
-	char *server_name; /* TLS name (SNI, certificate) when it differs from the URL's host */
-	bool insecure_skip_verify;
+	struct http_client_tls tls;
 	char *username; /* basic auth */
 	char *password;
 	char *bearer_token;

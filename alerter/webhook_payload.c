@@ -23,8 +23,7 @@
 /* Room for notification_time()'s longest output. */
 #define TIME_SIZE 40
 
-/* A JSON string; invalid UTF-8 (which jansson rejects) is sent with '?' in place. */
-static json_t *json_text(const char *s)
+json_t *webhook_payload_json_text(const char *s)
 {
 	json_t *j = json_string(s != NULL ? s : "");
 	char *copy;
@@ -32,25 +31,25 @@ static json_t *json_text(const char *s)
 	if (j != NULL)
 		return j;
 	copy = xstrdup(s);
-	utf8_repair(copy);
+	utf8_repair(copy); /* jansson rejects invalid UTF-8 */
 	j = json_string(copy);
 	free(copy);
 	return j;
 }
 
-static json_t *json_time(int64_t ms)
+json_t *webhook_payload_json_time(int64_t ms)
 {
 	char buf[TIME_SIZE];
 
 	return json_string(notification_time(ms, buf, sizeof(buf)));
 }
 
-static json_t *labels_object(const struct label *labels, size_t count)
+json_t *webhook_payload_json_labels(const struct label *labels, size_t count)
 {
 	json_t *o = json_object();
 
 	for (size_t i = 0; i < count; i++)
-		json_object_set_new(o, labels[i].name, json_text(labels[i].value));
+		json_object_set_new(o, labels[i].name, webhook_payload_json_text(labels[i].value));
 	return o;
 }
 
@@ -94,12 +93,13 @@ static json_t *alert_object(const struct notification_alert *a)
 
 	snprintf(fingerprint, sizeof(fingerprint), "%016llx", (unsigned long long)a->fingerprint);
 	json_object_set_new(o, "status", json_string(a->firing ? "firing" : "resolved"));
-	json_object_set_new(o, "labels", labels_object(a->labels, a->label_count));
-	json_object_set_new(o, "annotations", labels_object(a->annotations, a->annotation_count));
-	json_object_set_new(o, "startsAt", json_time(a->starts_at_ms));
+	json_object_set_new(o, "labels", webhook_payload_json_labels(a->labels, a->label_count));
+	json_object_set_new(o, "annotations",
+			    webhook_payload_json_labels(a->annotations, a->annotation_count));
+	json_object_set_new(o, "startsAt", webhook_payload_json_time(a->starts_at_ms));
 	/* Alertmanager sends the zero time for an alert that has not ended. */
-	json_object_set_new(o, "endsAt", json_time(a->firing ? 0 : a->ends_at_ms));
-	json_object_set_new(o, "generatorURL", json_text(a->generator_url));
+	json_object_set_new(o, "endsAt", webhook_payload_json_time(a->firing ? 0 : a->ends_at_ms));
+	json_object_set_new(o, "generatorURL", webhook_payload_json_text(a->generator_url));
 	json_object_set_new(o, "fingerprint", json_string(fingerprint));
 	return o;
 }
@@ -115,23 +115,25 @@ char *webhook_payload_alertmanager(const struct notification *n, size_t max_aler
 	for (size_t i = 0; i < sent; i++)
 		json_array_append_new(alerts, alert_object(&n->alerts[i]));
 
-	json_object_set_new(root, "receiver", json_text(n->receiver));
+	json_object_set_new(root, "receiver", webhook_payload_json_text(n->receiver));
 	json_object_set_new(root, "status", json_string(n->firing ? "firing" : "resolved"));
 	json_object_set_new(root, "alerts", alerts);
 	json_object_set_new(root, "groupLabels",
-			    labels_object(n->group_labels, n->group_label_count));
+			    webhook_payload_json_labels(n->group_labels, n->group_label_count));
 	notification_common_labels(n, &common, &common_count);
-	json_object_set_new(root, "commonLabels", labels_object(common, common_count));
+	json_object_set_new(root, "commonLabels",
+			    webhook_payload_json_labels(common, common_count));
 	notification_labels_release(common);
 	notification_common_annotations(n, &common, &common_count);
-	json_object_set_new(root, "commonAnnotations", labels_object(common, common_count));
+	json_object_set_new(root, "commonAnnotations",
+			    webhook_payload_json_labels(common, common_count));
 	notification_labels_release(common);
-	json_object_set_new(root, "externalURL", json_text(n->external_url));
+	json_object_set_new(root, "externalURL", webhook_payload_json_text(n->external_url));
 	json_object_set_new(root, "version", json_string("4"));
-	json_object_set_new(root, "groupKey", json_text(n->group_key));
+	json_object_set_new(root, "groupKey", webhook_payload_json_text(n->group_key));
 	json_object_set_new(root, "truncatedAlerts",
 			    json_integer((json_int_t)alerts_left_out(n, max_alerts)));
-	json_object_set_new(root, "idempotencyKey", json_text(n->idempotency_key));
+	json_object_set_new(root, "idempotencyKey", webhook_payload_json_text(n->idempotency_key));
 	return dump(root);
 }
 
@@ -239,16 +241,17 @@ static char *slack_body(const struct notification *n, const struct webhook_paylo
 		text_add(&lines, "");
 
 	if (o->slack_channel != NULL)
-		json_object_set_new(root, "channel", json_text(o->slack_channel));
+		json_object_set_new(root, "channel", webhook_payload_json_text(o->slack_channel));
 	if (o->slack_username != NULL)
-		json_object_set_new(root, "username", json_text(o->slack_username));
+		json_object_set_new(root, "username", webhook_payload_json_text(o->slack_username));
 	/* Slack's named colours: "danger" is red, "good" is green. */
 	json_object_set_new(attachment, "color", json_string(n->firing ? "danger" : "good"));
-	json_object_set_new(attachment, "title", json_text(title));
+	json_object_set_new(attachment, "title", webhook_payload_json_text(title));
 	if (n->external_url != NULL)
-		json_object_set_new(attachment, "title_link", json_text(n->external_url));
-	json_object_set_new(attachment, "text", json_text(lines.data));
-	json_object_set_new(attachment, "fallback", json_text(title));
+		json_object_set_new(attachment, "title_link",
+				    webhook_payload_json_text(n->external_url));
+	json_object_set_new(attachment, "text", webhook_payload_json_text(lines.data));
+	json_object_set_new(attachment, "fallback", webhook_payload_json_text(title));
 	json_object_set_new(root, "attachments", json_pack("[o]", attachment));
 	free(title);
 	free(lines.data);
@@ -274,7 +277,7 @@ static json_t *pagerduty_dedup_key(const char *group_key)
 	char hex[2 * SHA256_DIGEST_LENGTH + 1];
 
 	if (strlen(group_key) <= PAGERDUTY_DEDUP_MAX)
-		return json_text(group_key);
+		return webhook_payload_json_text(group_key);
 	SHA256((const unsigned char *)group_key, strlen(group_key), md);
 	for (size_t i = 0; i < sizeof(md); i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
@@ -311,15 +314,15 @@ static json_t *pagerduty_details(const struct notification *n, size_t max_alerts
 	}
 	add_left_out_line(n->firing ? &firing : &resolved, alerts_left_out(n, max_alerts));
 	details = json_object();
-	json_object_set_new(details, "firing", json_text(firing.data));
-	json_object_set_new(details, "resolved", json_text(resolved.data));
+	json_object_set_new(details, "firing", webhook_payload_json_text(firing.data));
+	json_object_set_new(details, "resolved", webhook_payload_json_text(resolved.data));
 	json_object_set_new(details, "num_firing", json_integer((json_int_t)firing_count));
 	json_object_set_new(details, "num_resolved",
 			    json_integer((json_int_t)(sent - firing_count)));
 	json_object_set_new(details, "truncated_alerts",
 			    json_integer((json_int_t)alerts_left_out(n, max_alerts)));
 	json_object_set_new(details, "group_labels",
-			    labels_object(n->group_labels, n->group_label_count));
+			    webhook_payload_json_labels(n->group_labels, n->group_label_count));
 	free(firing.data);
 	free(resolved.data);
 	return details;
@@ -329,7 +332,8 @@ static char *pagerduty_body(const struct notification *n, const struct webhook_p
 {
 	json_t *root = json_object();
 
-	json_object_set_new(root, "routing_key", json_text(o->pagerduty_routing_key));
+	json_object_set_new(root, "routing_key",
+			    webhook_payload_json_text(o->pagerduty_routing_key));
 	json_object_set_new(root, "event_action", json_string(n->firing ? "trigger" : "resolve"));
 	json_object_set_new(root, "dedup_key", pagerduty_dedup_key(n->group_key));
 	/* PagerDuty requires the payload of a trigger event only; a resolve event closes the
@@ -344,10 +348,11 @@ static char *pagerduty_body(const struct notification *n, const struct webhook_p
 		notification_common_labels(n, &common, &common_count);
 		title[utf8_prefix(title, PAGERDUTY_SUMMARY_MAX)] = '\0';
 		instance = label_find(common, common_count, "instance");
-		json_object_set_new(payload, "summary", json_text(title));
+		json_object_set_new(payload, "summary", webhook_payload_json_text(title));
 		json_object_set_new(payload, "severity",
 				    json_string(pagerduty_severity(common, common_count)));
-		json_object_set_new(payload, "source", json_text(instance ? instance : "tocsin"));
+		json_object_set_new(payload, "source",
+				    webhook_payload_json_text(instance ? instance : "tocsin"));
 		json_object_set_new(payload, "custom_details", pagerduty_details(n, o->max_alerts));
 		json_object_set_new(root, "payload", payload);
 		notification_labels_release(common);
@@ -355,7 +360,7 @@ static char *pagerduty_body(const struct notification *n, const struct webhook_p
 	}
 	json_object_set_new(root, "client", json_string("tocsin"));
 	if (n->external_url != NULL)
-		json_object_set_new(root, "client_url", json_text(n->external_url));
+		json_object_set_new(root, "client_url", webhook_payload_json_text(n->external_url));
 	return dump(root);
 }
 

@@ -7,7 +7,9 @@
 #ifndef TOCSIN_WEBHOOK_PAYLOAD_H
 #define TOCSIN_WEBHOOK_PAYLOAD_H
 
+#include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "alerter/notification.h"
 
@@ -42,6 +44,17 @@ char *webhook_payload_build(const struct notification *n,
  * time "0001-01-01T00:00:00Z". Returns a string the caller frees.
  */
 char *webhook_payload_alertmanager(const struct notification *n, size_t max_alerts);
+
+/*
+ * JSON values of the payloads, also used by the alertmanager receiver's request body.
+ * Each returns a new reference. webhook_payload_json_text() gives "" for NULL and sends
+ * bytes that are not UTF-8, which jansson rejects, as '?'. webhook_payload_json_time()
+ * formats with notification_time(). webhook_payload_json_labels() builds an object
+ * {"name":"value",...} in label order.
+ */
+json_t *webhook_payload_json_text(const char *s);
+json_t *webhook_payload_json_time(int64_t ms);
+json_t *webhook_payload_json_labels(const struct label *labels, size_t count);
 
 /* "sha256=" followed by 64 lowercase hex digits, and the terminating NUL. */
 #define WEBHOOK_SIGNATURE_SIZE 72

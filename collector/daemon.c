@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alerter/alerter.h"
 #include "collector/config.h"
 #include "collector/discovery.h"
 #include "collector/evaluator.h"
@@ -44,6 +45,7 @@ struct daemon {
 	struct window_store *ws;
 	struct statedb *db;
 	struct evaluator *ev;
+	struct alerter *al;
 	struct rule_set *next_rules; /* loaded with the config, applied after it */
 	struct event *sig_term;
 	struct event *sig_int;
@@ -125,6 +127,7 @@ static void refresh_metrics(void *arg)
 	struct daemon *d = arg;
 
 	selfmon_refresh(d->mon);
+	alerter_refresh_metrics(d->al);
 }
 
 static void log_errors(const char *what, const char *errors)
@@ -242,6 +245,7 @@ static void reload(struct daemon *d)
 		 * scheduler; the old config is freed only afterwards. */
 		d->cfg = next;
 		discovery_set_config(d->disc, next);
+		alerter_apply(d->al, next->alerting);
 		config_free(old);
 	}
 	evaluator_apply(d->ev, rules, wall_ms());
@@ -262,6 +266,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	log_notice("daemon", NULL, "received %s; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	scheduler_stop(d->sched);
 	evaluator_stop(d->ev);
+	alerter_stop(d->al);
 	event_base_loopbreak(d->base);
 }
 
@@ -292,6 +297,29 @@ static struct event_base *daemon_new_base(void)
 	base = event_base_new_with_config(ec);
 	event_config_free(ec);
 	return base;
+}
+
+/* The alerter needs the state database: without it alerts are evaluated and exported
+ * but not notified, and the log says so once. */
+static void start_alerter(struct daemon *d)
+{
+	char *error = NULL;
+
+	if (d->db == NULL) {
+		if (d->cfg->alerting != NULL)
+			log_error("alerter", NULL,
+				  "the alerting section is ignored: notifications need the state "
+				  "database; fix the state_dir error above and restart");
+		return;
+	}
+	d->al = alerter_new(d->base, d->db, d->reg, NULL, &error);
+	if (d->al == NULL) {
+		log_error("alerter", NULL, "%s; no notifications will be sent until a restart",
+			  error != NULL ? error : "cannot start the alerter");
+		free(error);
+		return;
+	}
+	alerter_apply(d->al, d->cfg->alerting);
 }
 
 static int daemon_start(struct daemon *d)
@@ -328,7 +356,10 @@ static int daemon_start(struct daemon *d)
 			free(error);
 		}
 	}
+	start_alerter(d);
 	d->ev = evaluator_new(d->base, d->reg, d->store, d->ws, d->db);
+	if (d->al != NULL)
+		evaluator_on_transition(d->ev, alerter_on_transition, d->al);
 	evaluator_apply(d->ev, d->next_rules, wall_ms());
 	d->next_rules = NULL;
 	d->http = http_server_new(d->base, d->cfg->listen_host, d->cfg->listen_port, d->reg,
@@ -403,6 +434,7 @@ static int daemon_stop(struct daemon *d)
 	http_server_free(d->http);
 	scheduler_free(d->sched);
 	evaluator_free(d->ev);
+	alerter_free(d->al);
 	rules_free(d->next_rules);
 	statedb_close(d->db);
 	discovery_free(d->disc);

@@ -165,8 +165,7 @@ static uint64_t monotonic_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* The fingerprint's 64 bits as SQLite's signed integer, and back, without overflow. */
-static int64_t fingerprint_to_sql(uint64_t fingerprint)
+int64_t statedb_fingerprint_to_sql(uint64_t fingerprint)
 {
 	int64_t v;
 
@@ -174,11 +173,11 @@ static int64_t fingerprint_to_sql(uint64_t fingerprint)
 	return v;
 }
 
-static uint64_t fingerprint_from_sql(int64_t v)
+uint64_t statedb_fingerprint_from_sql(int64_t value)
 {
 	uint64_t fingerprint;
 
-	memcpy(&fingerprint, &v, sizeof(fingerprint));
+	memcpy(&fingerprint, &value, sizeof(fingerprint));
 	return fingerprint;
 }
 
@@ -610,7 +609,7 @@ int statedb_alert_put(struct statedb *db, const struct statedb_alert *a)
 	const struct alert_instance *inst = &a->inst;
 
 	sqlite3_bind_text(stmt, 1, a->rule, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, fingerprint_to_sql(a->fingerprint));
+	sqlite3_bind_int64(stmt, 2, statedb_fingerprint_to_sql(a->fingerprint));
 	bind_labels(stmt, 3, a->labels, a->label_count);
 	sqlite3_bind_text(stmt, 4, alert_state_name(inst->state), -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 5, alert_level_name(inst->level), -1, SQLITE_STATIC);
@@ -633,7 +632,7 @@ int statedb_alert_delete(struct statedb *db, const char *rule, uint64_t fingerpr
 	sqlite3_stmt *stmt = db->stmt[STMT_ALERT_DELETE];
 
 	sqlite3_bind_text(stmt, 1, rule, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, fingerprint_to_sql(fingerprint));
+	sqlite3_bind_int64(stmt, 2, statedb_fingerprint_to_sql(fingerprint));
 	return run_statement(db, STMT_ALERT_DELETE);
 }
 
@@ -663,7 +662,7 @@ static int read_alert_row(struct statedb *db, sqlite3_stmt *stmt, struct statedb
 
 	memset(a, 0, sizeof(*a));
 	a->rule = column_text(stmt, 0);
-	a->fingerprint = fingerprint_from_sql(sqlite3_column_int64(stmt, 1));
+	a->fingerprint = statedb_fingerprint_from_sql(sqlite3_column_int64(stmt, 1));
 	if (statedb_labels_parse(column_text(stmt, 2), &labels, &count) < 0) {
 		log_corrupt_row(db, "alerts",
 				"rule %s fingerprint %016" PRIx64 ": labels %s are not a JSON "
@@ -740,7 +739,7 @@ int64_t statedb_transition_add(struct statedb *db, const struct statedb_transiti
 	sqlite3_bind_text(stmt, 2, t->group, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, t->rule, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 4, t->alertname, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 5, fingerprint_to_sql(t->fingerprint));
+	sqlite3_bind_int64(stmt, 5, statedb_fingerprint_to_sql(t->fingerprint));
 	bind_labels(stmt, 6, t->labels, t->label_count);
 	bind_labels(stmt, 7, t->annotations, t->annotation_count);
 	bind_value(stmt, 8, t->value);
@@ -795,7 +794,7 @@ static int read_transition_row(struct statedb *db, sqlite3_stmt *stmt, struct st
 	t->group = column_text(stmt, 2);
 	t->rule = column_text(stmt, 3);
 	t->alertname = column_text(stmt, 4);
-	t->fingerprint = fingerprint_from_sql(sqlite3_column_int64(stmt, 5));
+	t->fingerprint = statedb_fingerprint_from_sql(sqlite3_column_int64(stmt, 5));
 	t->labels = labels;
 	t->label_count = label_count;
 	t->annotations = annotations;
@@ -964,9 +963,9 @@ static int compare_labels(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-int statedb_labels_parse(const char *json, struct label **labels, size_t *count)
+int statedb_labels_from_json(json_t *object, struct label **labels, size_t *count,
+			     const char **bad_name)
 {
-	json_t *object = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
 	struct label *out = NULL;
 	size_t n = 0;
 	const char *name;
@@ -974,31 +973,42 @@ int statedb_labels_parse(const char *json, struct label **labels, size_t *count)
 
 	*labels = NULL;
 	*count = 0;
-	if (object == NULL)
+	*bad_name = NULL;
+	if (!json_is_object(object))
 		return -1;
-	if (!json_is_object(object)) {
-		json_decref(object);
-		return -1;
-	}
 	if (json_object_size(object) > 0)
 		out = xcalloc(json_object_size(object), sizeof(*out));
 	json_object_foreach(object, name, value)
 	{
 		if (!json_is_string(value)) {
 			statedb_labels_free(out, n);
-			json_decref(object);
+			*bad_name = name;
 			return -1;
 		}
 		out[n].name = xstrdup(name);
 		out[n].value = xstrdup(json_string_value(value));
 		n++;
 	}
-	json_decref(object);
 	if (n > 1)
 		qsort(out, n, sizeof(*out), compare_labels);
 	*labels = out;
 	*count = n;
 	return 0;
+}
+
+int statedb_labels_parse(const char *json, struct label **labels, size_t *count)
+{
+	json_t *object = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
+	const char *bad_name;
+	int rc;
+
+	*labels = NULL;
+	*count = 0;
+	if (object == NULL)
+		return -1;
+	rc = statedb_labels_from_json(object, labels, count, &bad_name);
+	json_decref(object);
+	return rc;
 }
 
 void statedb_labels_free(struct label *labels, size_t count)

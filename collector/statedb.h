@@ -20,6 +20,7 @@
 
 struct statedb;
 struct sqlite3;
+struct json_t;
 
 /* File name inside the state directory. */
 #define STATEDB_FILE "state.db"
@@ -98,9 +99,22 @@ int statedb_slo_buckets_prune(struct statedb *db, const char *slo, int64_t befor
 int statedb_kv_put(struct statedb *db, const char *key, const char *value);
 char *statedb_kv_get(struct statedb *db, const char *key);
 
+/* A fingerprint's 64 bits as SQLite's signed integer, and back, without overflow. Other
+ * modules' tables store fingerprints the same way. */
+int64_t statedb_fingerprint_to_sql(uint64_t fingerprint);
+uint64_t statedb_fingerprint_from_sql(int64_t value);
+
 /* Labels as a JSON object {"name":"value",...} in label order, and back (sorted). */
 char *statedb_labels_json(const struct label *labels, size_t count);
 int statedb_labels_parse(const char *json, struct label **labels, size_t *count);
+/*
+ * Copies a JSON object of strings into *labels (sorted by name; free with
+ * statedb_labels_free) and *count. Returns 0, or -1 with *bad_name NULL when object is not
+ * an object, or pointing to the name of the first member that is not a string (valid while
+ * object is).
+ */
+int statedb_labels_from_json(struct json_t *object, struct label **labels, size_t *count,
+			     const char **bad_name);
 void statedb_labels_free(struct label *labels, size_t count);
 
 #endif

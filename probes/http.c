@@ -21,6 +21,7 @@
 #include "collector/xalloc.h"
 #include "probes/curlev.h"
 #include "probes/http_check.h"
+#include "probes/http_client.h"
 #include "probes/http_options.h"
 #include "probes/http_tls.h"
 #include "probes/probe.h"
@@ -138,16 +139,7 @@ static void set_method(CURL *easy, const struct http_options *o)
 
 static void set_tls(struct http_state *st, CURL *easy, const struct http_options *o)
 {
-	if (o->ca_file != NULL)
-		curl_easy_setopt(easy, CURLOPT_CAINFO, o->ca_file);
-	if (o->cert_file != NULL)
-		curl_easy_setopt(easy, CURLOPT_SSLCERT, o->cert_file);
-	if (o->key_file != NULL)
-		curl_easy_setopt(easy, CURLOPT_SSLKEY, o->key_file);
-	if (o->insecure_skip_verify) {
-		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
+	http_client_tls_apply(easy, &o->tls);
 	if (o->connect_to != NULL) {
 		st->connect_to = curl_slist_append(NULL, o->connect_to);
 		curl_easy_setopt(easy, CURLOPT_CONNECT_TO, st->connect_to);
@@ -462,26 +454,6 @@ static void http_cancel(struct probe_run *run, void *state)
 	emit_certificates(st, run);
 }
 
-/* Returns a copy of url whose credentials (scheme://user:password@host) are replaced, so
- * that a URL with a password in it never reaches a log line. */
-static char *redact_userinfo(const char *url)
-{
-	const char *scheme_end = strstr(url, "://");
-	const char *authority;
-	const char *at = NULL;
-
-	if (scheme_end == NULL)
-		return xstrdup(url);
-	authority = scheme_end + 3;
-	for (const char *p = authority; *p != '\0' && strchr("/?#", *p) == NULL; p++) {
-		if (*p == '@')
-			at = p;
-	}
-	if (at == NULL)
-		return xstrdup(url);
-	return xasprintf("%.*sREDACTED%s", (int)(authority - url), url, at);
-}
-
 static int http_parse(struct cfg_map *options, void **state)
 {
 	struct http_options *o = http_options_parse(options);
@@ -491,7 +463,7 @@ static int http_parse(struct cfg_map *options, void **state)
 		return -1;
 	st = xcalloc(1, sizeof(*st));
 	st->opts = o;
-	st->target = redact_userinfo(o->url);
+	st->target = http_client_redact_url(o->url);
 	st->keep_body = o->must_match_count + o->must_not_match_count > 0;
 	throttle_init(&st->setup_errors, THROTTLE_DEFAULT_INITIAL_MS, THROTTLE_DEFAULT_MAX_MS);
 	curlev_ref();

@@ -8,13 +8,11 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "collector/cfg.h"
 #include "collector/secret.h"
@@ -298,44 +296,11 @@ static void read_auth(struct cfg_map *m, struct http_options *o, bool *failed)
 	free(path);
 }
 
-static void read_tls(struct cfg_map *m, struct http_options *o, bool *failed)
-{
-	struct cfg_map tls;
-	const char *files[] = {"ca_file", "cert_file", "key_file"};
-	char **targets[] = {&o->ca_file, &o->cert_file, &o->key_file};
-	char q[CFG_QUOTE_SIZE];
-	int rc = cfg_get_map(m, "tls", &tls);
-
-	if (rc < 0)
-		*failed = true;
-	if (rc == 1) {
-		for (size_t i = 0; i < 3; i++) {
-			rc = cfg_get_string(&tls, files[i], targets[i]);
-			if (rc < 0) {
-				*failed = true;
-			} else if (rc == 1 && access(*targets[i], R_OK) != 0) {
-				cfg_error(&tls, files[i], "cannot read %s: %s",
-					  cfg_quote(*targets[i], q, sizeof(q)), strerror(errno));
-				*failed = true;
-			}
-		}
-		if (cfg_get_string(&tls, "server_name", &o->server_name) < 0)
-			*failed = true;
-		if (cfg_get_bool(&tls, "insecure_skip_verify", &o->insecure_skip_verify) < 0)
-			*failed = true;
-		if ((o->cert_file == NULL) != (o->key_file == NULL)) {
-			cfg_error(&tls, NULL, "cert_file and key_file must be given together");
-			*failed = true;
-		}
-	}
-	cfg_map_finish(&tls);
-}
-
 /* Checks the URL; with tls.server_name, derives the request URL and CONNECT_TO mapping. */
 static int prepare_url(struct cfg_map *m, struct http_options *o)
 {
 	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL, *explicit_port = NULL;
+	char *scheme = NULL, *host = NULL, *host_header = NULL;
 	char q[CFG_QUOTE_SIZE];
 	int rc = -1;
 
@@ -362,43 +327,32 @@ static int prepare_url(struct cfg_map *m, struct http_options *o)
 		o->host_is_address = true;
 		o->host_family = HTTP_IP4;
 	}
-	if (o->server_name == NULL) {
+	if (o->tls.server_name == NULL) {
 		o->request_url = xstrdup(o->url);
 		rc = 0;
 		goto out;
 	}
-	curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
-	if (curl_url_get(u, CURLUPART_PORT, &explicit_port, 0) != CURLUE_OK)
-		explicit_port = NULL;
-	/* The request goes to server_name (SNI, certificate name) but connects to the URL's
-	 * host, and the Host header keeps the URL's authority. */
-	o->connect_to = xasprintf("%s:%s:%s:%s", o->server_name, port, host, port);
-	if (curl_url_set(u, CURLUPART_HOST, o->server_name, 0) != CURLUE_OK) {
+	if (http_client_apply_server_name(u, o->tls.server_name, &o->request_url, &o->connect_to,
+					  &host_header) < 0) {
 		cfg_error(m, "tls", "server_name %s is not a valid host name",
-			  cfg_quote(o->server_name, q, sizeof(q)));
+			  cfg_quote(o->tls.server_name, q, sizeof(q)));
 		goto out;
 	}
-	char *full = NULL;
-	curl_url_get(u, CURLUPART_URL, &full, 0);
-	o->request_url = xstrdup(full);
-	curl_free(full);
 
 	bool has_host = false;
 	for (size_t i = 0; i < o->header_count; i++)
 		has_host |= strncasecmp(o->headers[i], "Host:", 5) == 0;
 	if (!has_host) {
 		o->headers = xrealloc(o->headers, (o->header_count + 2) * sizeof(*o->headers));
-		o->headers[o->header_count++] =
-		    xasprintf("Host: %s%s%s", host, explicit_port ? ":" : "",
-			      explicit_port ? explicit_port : "");
+		o->headers[o->header_count++] = host_header;
 		o->headers[o->header_count] = NULL;
+		host_header = NULL;
 	}
 	rc = 0;
 out:
 	curl_free(scheme);
 	curl_free(host);
-	curl_free(port);
-	curl_free(explicit_port);
+	free(host_header);
 	curl_url_cleanup(u);
 	return rc;
 }
@@ -517,7 +471,8 @@ struct http_options *http_options_parse(struct cfg_map *m)
 	read_regexes(m, "body_must_match", &o->must_match, &o->must_match_count, &failed);
 	read_regexes(m, "body_must_not_match", &o->must_not_match, &o->must_not_match_count,
 		     &failed);
-	read_tls(m, o, &failed);
+	if (http_client_tls_parse(m, &o->tls) < 0)
+		failed = true;
 	read_auth(m, o, &failed);
 	read_ip_protocol(m, o, &failed);
 	read_connection(m, o, &failed);
@@ -555,10 +510,7 @@ void http_options_free(struct http_options *o)
 	free(o->body);
 	free_regexes(o->must_match, o->must_match_count);
 	free_regexes(o->must_not_match, o->must_not_match_count);
-	free(o->ca_file);
-	free(o->cert_file);
-	free(o->key_file);
-	free(o->server_name);
+	http_client_tls_clear(&o->tls);
 	free(o->username);
 	secret_free(o->password);
 	secret_free(o->bearer_token);

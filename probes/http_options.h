@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "probes/http_client.h"
+
 struct cfg_map;
 
 #define HTTP_DEFAULT_MAX_REDIRECTS  10
@@ -59,11 +61,7 @@ struct http_options {
 	size_t must_not_match_count;
 	bool fail_if_ssl;
 	bool fail_if_not_ssl;
-	char *ca_file;
-	char *cert_file;
-	char *key_file;
-	char *server_name;
-	bool insecure_skip_verify;
+	struct http_client_tls tls;
 	enum http_ip_family ip_family;
 	bool ip_fallback;     /* retry with the other family when the name has no address */
 	bool host_is_address; /* the URL names an IP address, of family host_family */

@@ -93,7 +93,7 @@ static void options_all_accepted(void **state)
 	assert_int_equal(o->must_not_match_count, 2);
 	assert_string_equal(o->request_url, "https://real.test:8443/x");
 	assert_string_equal(o->connect_to, "real.test:8443:example.test:8443");
-	assert_true(o->insecure_skip_verify);
+	assert_true(o->tls.insecure_skip_verify);
 	assert_int_equal(o->ip_family, HTTP_IP6);
 	assert_false(o->ip_fallback);
 	assert_int_equal(o->version, HTTP_VERSION_2);
