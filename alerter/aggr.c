@@ -275,11 +275,63 @@ static void adopt_saved(struct alerter *a, struct al_group *g)
 	}
 }
 
+/*
+ * Returns the highest sequence that the outbox holds for group key `key` at `receiver`, 0
+ * when it holds none. A group's log is deleted when the group empties, so a group that
+ * forms again under the same key would count from 1 again; the outbox drops a row whose
+ * (receiver, integration, idempotency key) it already holds, and such a notification would
+ * be lost. Each integration is read on its own so that the lookup uses the outbox's unique
+ * index.
+ * NOTE: once the outbox has pruned a key's rows (after keep_delivered_ms), its sequence
+ * numbers can be used again; receivers that remember keys for longer may drop them.
+ */
+static uint64_t outbox_last_sequence(struct alerter *a, const char *receiver, const char *key)
+{
+	const struct alerting_receiver *rcv = al_receiver(a, receiver);
+	sqlite3 *db = statedb_sqlite(a->db);
+	sqlite3_stmt *st = NULL;
+	char *low = xasprintf("%s/", key);
+	char *high = xasprintf("%s0", key); /* '0' follows '/' in ASCII */
+	uint64_t last = 0;
+	int rc = SQLITE_DONE;
+
+	if (rcv != NULL && rcv->integration_count > 0)
+		rc = sqlite3_prepare_v2(db,
+					"SELECT MAX(CAST(substr(idempotency_key, ?5) AS INTEGER)) "
+					"FROM outbox WHERE receiver = ?1 AND integration = ?2 AND "
+					"idempotency_key > ?3 AND idempotency_key < ?4",
+					-1, &st, NULL);
+	for (size_t i = 0; st != NULL && i < rcv->integration_count; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, receiver, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, (int)i);
+		sqlite3_bind_text(st, 3, low, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, high, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, (int64_t)strlen(low) + 1);
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW)
+			break;
+		if (sqlite3_column_int64(st, 0) > (int64_t)last)
+			last = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = SQLITE_DONE;
+	}
+	if (rc != SQLITE_DONE)
+		log_error("alerter", NULL,
+			  "state database %s: reading the last notification of group %s from the "
+			  "outbox failed: %s; its next notification may reuse a stored key",
+			  statedb_path(a->db), key, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	free(low);
+	free(high);
+	return last;
+}
+
 static struct al_group *group_new(struct alerter *a, const struct route *r, char *key,
 				  struct label *labels, size_t label_count, int64_t first_ms,
 				  int64_t now_ms)
 {
 	struct al_group *g = xcalloc(1, sizeof(*g));
+	uint64_t last;
 	size_t b;
 
 	if (a->group_count + 1 > a->group_bucket_count)
@@ -290,6 +342,9 @@ static struct al_group *group_new(struct alerter *a, const struct route *r, char
 	g->group_label_count = label_count;
 	g->first_ms = first_ms;
 	adopt_saved(a, g);
+	last = outbox_last_sequence(a, r->receiver, key);
+	if (last > g->sequence)
+		g->sequence = last;
 	if (g->flushed)
 		g->next_flush_ms = g->last_notify_ms + tick(a, r->group_interval_ms);
 	else
@@ -764,6 +819,12 @@ void al_groups_on_flush_timer(evutil_socket_t fd, short what, void *arg)
 							 sizeof(*due));
 				due[due_count++] = g;
 			}
+	/* Silences and acks that another process wrote count from this check on: one
+	 * PRAGMA each when nothing changed. */
+	if (due_count > 0) {
+		silence_set_refresh(a->silences);
+		ack_set_refresh(a->acks);
+	}
 	if (due_count > 0 && statedb_begin(a->db) == 0) {
 		for (size_t i = 0; i < due_count && rc == 0; i++) {
 			struct al_group *g = due[i];

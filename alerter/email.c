@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -785,6 +786,9 @@ static void *worker_main(void *arg)
 	pthread_mutex_unlock(&pool->lock);
 	if (last)
 		pool_destroy(pool);
+	/* OpenSSL keeps random generator state per thread that used TLS; a detached thread
+	 * must hand it back itself. */
+	OPENSSL_thread_stop();
 	return NULL;
 }
 

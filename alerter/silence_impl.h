@@ -22,7 +22,7 @@ struct silence_table_stmt {
 };
 
 /*
- * Replaces owner's in-memory rows with the rows the table holds now. Returns 0, or -1 with
+ * Replaces owner's in-memory rows with the rows the table contains now. Returns 0, or -1 with
  * owner's rows unchanged and, when error is not NULL, *error set (caller frees).
  */
 typedef int silence_table_load_fn(void *owner, char **error);
@@ -36,7 +36,7 @@ struct silence_table {
 	struct throttle *log; /* log[i] for stmt[i], the last one for data_version */
 	sqlite3_stmt *data_version;
 	silence_table_load_fn *load;
-	void *owner;            /* load's argument: the set that holds the rows in memory */
+	void *owner;            /* load's argument: the set that keeps the rows in memory */
 	int64_t loaded_version; /* PRAGMA data_version read before the last load */
 };
 

@@ -10,7 +10,6 @@
  */
 #include "alerter/webhook.h"
 
-#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -535,17 +534,6 @@ struct webhook_op {
 	void *arg;
 };
 
-static bool valid_header_name(const char *name)
-{
-	if (*name == '\0')
-		return false;
-	for (const char *p = name; *p != '\0'; p++) {
-		if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL)
-			return false;
-	}
-	return true;
-}
-
 static void read_hmac(struct cfg_map *m, struct webhook_state *st, bool *failed)
 {
 	struct cfg_map hmac;
@@ -567,7 +555,7 @@ static void read_hmac(struct cfg_map *m, struct webhook_state *st, bool *failed)
 		free(path);
 		if (cfg_get_string(&hmac, "header", &st->hmac_header) < 0)
 			*failed = true;
-		if (st->hmac_header != NULL && !valid_header_name(st->hmac_header)) {
+		if (st->hmac_header != NULL && !http_client_valid_token(st->hmac_header)) {
 			cfg_error(&hmac, "header", "%s is not a valid HTTP header name",
 				  cfg_quote(st->hmac_header, q, sizeof(q)));
 			*failed = true;
@@ -583,7 +571,6 @@ static void read_headers(struct cfg_map *m, struct webhook_state *st, bool *fail
 	char **names = NULL;
 	char **values = NULL;
 	size_t count = 0;
-	char q[CFG_QUOTE_SIZE];
 
 	if (cfg_get_string_map(m, "headers", &names, &values, &count) < 0) {
 		*failed = true;
@@ -591,15 +578,7 @@ static void read_headers(struct cfg_map *m, struct webhook_state *st, bool *fail
 	}
 	st->headers = xcalloc(count + 1, sizeof(*st->headers));
 	for (size_t i = 0; i < count; i++) {
-		if (!valid_header_name(names[i])) {
-			cfg_error(m, "headers", "header name %s is not a valid HTTP token",
-				  cfg_quote(names[i], q, sizeof(q)));
-			*failed = true;
-			continue;
-		}
-		if (strpbrk(values[i], "\r\n") != NULL) {
-			cfg_error(m, "headers", "value of header %s contains a line break",
-				  names[i]);
+		if (http_client_check_header(m, names[i], values[i]) < 0) {
 			*failed = true;
 			continue;
 		}

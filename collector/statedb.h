@@ -108,10 +108,10 @@ uint64_t statedb_fingerprint_from_sql(int64_t value);
 char *statedb_labels_json(const struct label *labels, size_t count);
 int statedb_labels_parse(const char *json, struct label **labels, size_t *count);
 /*
- * Copies a JSON object of strings into *labels (sorted by name; free with
- * statedb_labels_free) and *count. Returns 0, or -1 with *bad_name NULL when object is not
- * an object, or pointing to the name of the first member that is not a string (valid while
- * object is).
+ * Copies a JSON object of strings into *labels, sorted by name and freed with
+ * statedb_labels_free(), and *count. Returns 0, or -1 with *bad_name NULL when object is not
+ * an object. Returns -1 with *bad_name set to the name of the first member that is not a
+ * string otherwise; that name stays valid while object does.
  */
 int statedb_labels_from_json(struct json_t *object, struct label **labels, size_t *count,
 			     const char **bad_name);

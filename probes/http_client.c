@@ -4,6 +4,7 @@
  */
 #include "probes/http_client.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,33 @@
 
 #include "collector/cfg.h"
 #include "collector/xalloc.h"
+
+bool http_client_valid_token(const char *name)
+{
+	if (*name == '\0')
+		return false;
+	for (const char *p = name; *p != '\0'; p++) {
+		if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL)
+			return false;
+	}
+	return true;
+}
+
+int http_client_check_header(struct cfg_map *m, const char *name, const char *value)
+{
+	char q[CFG_QUOTE_SIZE];
+
+	if (!http_client_valid_token(name)) {
+		cfg_error(m, "headers", "header name %s is not a valid HTTP token",
+			  cfg_quote(name, q, sizeof(q)));
+		return -1;
+	}
+	if (strpbrk(value, "\r\n") != NULL) {
+		cfg_error(m, "headers", "value of header %s contains a line break", name);
+		return -1;
+	}
+	return 0;
+}
 
 int http_client_tls_parse(struct cfg_map *m, struct http_client_tls *tls)
 {

@@ -11,7 +11,7 @@
 
 struct cfg_map;
 
-/* Client TLS options; the files were readable when the config was loaded. */
+/* Client TLS options. Each file was readable when the config was loaded. */
 struct http_client_tls {
 	char *ca_file;     /* CA certificates for verifying the server; NULL: curl's default */
 	char *cert_file;   /* client certificate; set exactly when key_file is set */
@@ -29,6 +29,15 @@ struct http_client_tls {
 int http_client_tls_parse(struct cfg_map *m, struct http_client_tls *tls);
 void http_client_tls_clear(struct http_client_tls *tls);
 
+/* True when name is a non-empty HTTP token (RFC 9110), as header names and methods are. */
+bool http_client_valid_token(const char *name);
+
+/*
+ * Checks one entry of m's `headers` mapping: the name must be an HTTP token and the value
+ * must not contain a line break. Returns 0, or -1 with the error recorded at `headers`.
+ */
+int http_client_check_header(struct cfg_map *m, const char *name, const char *value);
+
 /*
  * Sets the CA file, client certificate and key, and insecure_skip_verify of tls on easy.
  * server_name is not set here: it changes the request URL, see below.
@@ -36,12 +45,12 @@ void http_client_tls_clear(struct http_client_tls *tls);
 void http_client_tls_apply(CURL *easy, const struct http_client_tls *tls);
 
 /*
- * Makes a request to the URL in u name server_name (SNI, certificate name) while curl
- * connects to the URL's host. Sets *request_url to the URL with server_name as its host,
- * *connect_to to "server_name:port:host:port" for CURLOPT_CONNECT_TO, and *host_header to
- * "Host: host[:port]", which keeps the URL's authority; the caller frees all three. u's
- * host is replaced. Returns 0, or -1 when server_name is not a valid host name, with the
- * three outputs left unset.
+ * Prepares a request whose TLS name (SNI, certificate) is server_name while curl still
+ * connects to the host of the URL in u. Sets *request_url to the URL with server_name as
+ * its host, *connect_to to "server_name:port:host:port" for CURLOPT_CONNECT_TO, and
+ * *host_header to "Host: host[:port]", which keeps the URL's authority. The caller frees
+ * all three. u's host is replaced. Returns 0, or -1 with the three outputs left unset when
+ * server_name is not a valid host name.
  */
 int http_client_apply_server_name(CURLU *u, const char *server_name, char **request_url,
 				  char **connect_to, char **host_header);

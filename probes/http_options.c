@@ -132,17 +132,6 @@ int http_accept_encoding_check(const char *value, char *bad, size_t bad_size)
 	return 0;
 }
 
-static bool valid_header_name(const char *name)
-{
-	if (*name == '\0')
-		return false;
-	for (const char *p = name; *p != '\0'; p++) {
-		if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL)
-			return false;
-	}
-	return true;
-}
-
 static void read_headers(struct cfg_map *m, struct http_options *o, bool *failed)
 {
 	char **names = NULL;
@@ -156,15 +145,7 @@ static void read_headers(struct cfg_map *m, struct http_options *o, bool *failed
 	}
 	o->headers = xcalloc(count + 1, sizeof(*o->headers));
 	for (size_t i = 0; i < count; i++) {
-		if (!valid_header_name(names[i])) {
-			cfg_error(m, "headers", "header name %s is not a valid HTTP token",
-				  cfg_quote(names[i], q, sizeof(q)));
-			*failed = true;
-			continue;
-		}
-		if (strpbrk(values[i], "\r\n") != NULL) {
-			cfg_error(m, "headers", "value of header %s contains a line break",
-				  names[i]);
+		if (http_client_check_header(m, names[i], values[i]) < 0) {
 			*failed = true;
 			continue;
 		}
@@ -368,7 +349,7 @@ static void read_method_and_body(struct cfg_map *m, struct http_options *o, bool
 		o->method = xstrdup("GET");
 	for (char *p = o->method; *p != '\0'; p++)
 		*p = (char)toupper((unsigned char)*p);
-	if (!valid_header_name(o->method)) {
+	if (!http_client_valid_token(o->method)) {
 		cfg_error(m, "method", "%s is not an HTTP method; use GET, HEAD, POST, PUT...",
 			  cfg_quote(o->method, q, sizeof(q)));
 		*failed = true;

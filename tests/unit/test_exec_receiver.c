@@ -367,6 +367,14 @@ static void large_input_complete(void **unused)
 	assert_non_null(text);
 	assert_string_equal(text, expected);
 	free(text);
+	receiver_exec.free(state);
+
+	/* A command that exits without reading its input (EPIPE) still succeeds. */
+	write_file("noread.sh", "#!/bin/sh\nexit 0\n", 0755);
+	state = parse_options("command: [DIR/noread.sh]\n");
+	o = deliver(state, &n, 0);
+	assert_int_equal(o.result, DELIVERY_OK);
+	assert_string_equal(o.reason, "exit_0");
 	free(json);
 	free(big);
 	receiver_exec.free(state);

@@ -1,0 +1,377 @@
+"""The alerter inside the real tocsind, end to end: a tcp probe's target goes down and
+the rule's alert reaches a webhook receiver and a real SMTP server (aiosmtpd) on
+127.0.0.1, grouped and routed as configured, within a second of the evaluator seeing
+the condition; it resolves when the target is back. A silence stops notifications; an
+outage of the receiver is retried; kill -9 loses nothing and repeats nothing."""
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import free_port, tocsind_path, wait_for
+from receiver_tools import ScriptedServer, status
+
+aiosmtpd_controller = pytest.importorskip(
+    "aiosmtpd.controller", reason="aiosmtpd is not installed (Debian package python3-aiosmtpd)")
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 that stop() and start() take down and up again."""
+
+    def __init__(self):
+        self.port = None
+        self.sock = None
+        self.thread = None
+        self.running = False
+        self.start()
+
+    def start(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port or 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.running = True
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+                conn.close()
+            except (socket.timeout, OSError):
+                continue
+
+    def stop(self):
+        self.running = False
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+class Mailbox:
+    """aiosmtpd handler that records each message with its arrival time."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        import email
+        import email.policy
+        msg = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        self.messages.append((time.time(), list(envelope.rcpt_tos), msg))
+        return "250 2.0.0 Ok: queued"
+
+
+@pytest.fixture
+def mailbox():
+    box = Mailbox()
+    port = free_port()
+    controller = aiosmtpd_controller.Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    box.port = port
+    yield box
+    controller.stop()
+
+
+RULES = """
+groups:
+  - name: svc
+    interval: 1s
+    rules:
+      - alert: ServiceDown
+        expr: tocsin_probe_success{probe=~"svc|other"} == 0
+        labels: {severity: page}
+        annotations:
+          summary: "{{ $labels.probe }} is down"
+"""
+
+
+def config(rules_path, svc_port, other_port, hook_url, smtp_port, extra_route=""):
+    return f"""
+rule_files: ["{rules_path}"]
+probes:
+  - name: svc
+    type: tcp
+    target: "127.0.0.1:{svc_port}"
+    interval: 1s
+    timeout: 500ms
+  - name: other
+    type: tcp
+    target: "127.0.0.1:{other_port}"
+    interval: 1s
+    timeout: 500ms
+alerting:
+  external_url: http://127.0.0.1:9517/
+  retry: {{initial: 200ms, max: 1s, max_age: 1h}}
+  receivers:
+    - name: pager
+      webhook:
+        - url: {hook_url}
+      email:
+        smarthost: 127.0.0.1:{smtp_port}
+        tls: none
+        from: tocsin <tocsin@example.org>
+        to: [oncall@example.org]
+    - name: nobody
+  route:
+    receiver: nobody
+    group_by: [alertname]
+    group_wait: 0s
+    group_interval: 1s
+    repeat_interval: 1h
+    routes:
+      - matchers: ['severity="page"']
+        receiver: pager
+{extra_route}
+"""
+
+
+def transitions(d, to_state):
+    con = sqlite3.connect(os.path.join(d.data_dir, "state", "state.db"), timeout=10)
+    try:
+        return con.execute("SELECT time_ms FROM transitions WHERE alertname = 'ServiceDown' "
+                           "AND to_state = ? ORDER BY id", (to_state,)).fetchall()
+    finally:
+        con.close()
+
+
+def hook_bodies(hook):
+    with hook.lock:
+        return [(r["headers"], json.loads(r["body"])) for r in hook.requests]
+
+
+def probes_in(body):
+    return sorted((a["labels"]["probe"], a["status"]) for a in body["alerts"])
+
+
+def start_stack(daemon_factory, tmp_path, hook, mailbox, extra_route="", start=True):
+    svc, other = Listener(), Listener()
+    rules_path = tmp_path / "rules.yml"
+    rules_path.write_text(RULES)
+    d = daemon_factory(config(rules_path, svc.port, other.port, hook.url(), mailbox.port,
+                              extra_route), start=start)
+    return d, svc, other
+
+
+def test_down_reaches_webhook_and_email_within_a_second(daemon_factory, tmp_path, mailbox):
+    hook = ScriptedServer()
+    d, svc, other = start_stack(daemon_factory, tmp_path, hook, mailbox)
+    wait_for(lambda: 'tocsin_probe_success{probe="svc"' in d.metrics(), timeout=15,
+             what="the probes' first runs")
+    time.sleep(1.5)
+    assert hook.requests == []
+    assert mailbox.messages == []
+
+    svc.stop()
+    wait_for(lambda: hook.requests and mailbox.messages, timeout=15,
+             what="the webhook and the email of ServiceDown")
+    fired_at = transitions(d, "firing")[0][0] / 1000.0
+    headers, body = hook_bodies(hook)[0]
+    # Alertmanager's webhook payload, version 4, grouped by alertname.
+    assert body["version"] == "4" and body["status"] == "firing"
+    assert body["receiver"] == "pager"
+    assert body["groupLabels"] == {"alertname": "ServiceDown"}
+    assert probes_in(body) == [("svc", "firing")]
+    assert body["alerts"][0]["annotations"]["summary"] == "svc is down"
+    assert headers["idempotency-key"] == body["groupKey"] + "/1"
+    mail_at, rcpt, msg = mailbox.messages[0]
+    assert rcpt == ["oncall@example.org"]
+    assert msg["X-Tocsin-Idempotency-Key"] == headers["idempotency-key"]
+    assert "ServiceDown" in msg["Subject"]
+    # Within a second of the evaluator seeing the condition.
+    assert mail_at - fired_at < 1.0, f"email {mail_at - fired_at:.3f}s after the condition"
+    log = d.log_text()
+    assert "notification delivered" in log
+
+    # A second alert of the same group joins it: one notification lists both.
+    other.stop()
+    wait_for(lambda: any(probes_in(b) == [("other", "firing"), ("svc", "firing")]
+                         for _, b in hook_bodies(hook)), timeout=15,
+             what="the group's second notification")
+    # Back up: the resolution of both reaches both integrations.
+    svc.start()
+    other.start()
+    wait_for(lambda: any(b["status"] == "resolved" for _, b in hook_bodies(hook)), timeout=20,
+             what="the resolved notification")
+    # The two may come back in different evaluations: each resolution is sent once, and
+    # the last notification has every alert resolved.
+    ends = [p for _, b in hook_bodies(hook) for p in probes_in(b) if p[1] == "resolved"]
+    assert sorted(ends) == [("other", "resolved"), ("svc", "resolved")], ends
+    assert hook_bodies(hook)[-1][1]["status"] == "resolved"
+    wait_for(lambda: len(mailbox.messages) >= 3, timeout=10, what="the emails")
+    keys = [h["idempotency-key"] for h, _ in hook_bodies(hook)]
+    assert len(keys) == len(set(keys)), keys
+    metrics = d.metrics()
+    assert 'tocsin_notifications_total{receiver="pager",result="delivered"}' in metrics
+    assert "tocsin_notification_latency_seconds_count" in metrics
+    hook.stop()
+
+
+def test_silence_stops_notifications(daemon_factory, tmp_path, mailbox):
+    hook = ScriptedServer()
+    d, svc, other = start_stack(daemon_factory, tmp_path, hook, mailbox)
+    out = subprocess.run(
+        [tocsind_path(), "--config", d.config_path, "--data-dir", d.data_dir, "--silence",
+         "add", "--matcher", 'probe="svc"', "--duration", "1h", "--by", "test", "--comment",
+         "maintenance"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    svc.stop()
+    wait_for(lambda: transitions(d, "firing"), timeout=15, what="ServiceDown firing")
+    wait_for(lambda: 'tocsin_alerts{state="silenced"} 1' in d.metrics(), timeout=10,
+             what="the alert counted as silenced")
+    time.sleep(2)
+    assert hook.requests == []
+    assert mailbox.messages == []
+
+    # The other probe is not silenced and is notified alone.
+    other.stop()
+    wait_for(lambda: hook.requests, timeout=15, what="the notification of the other probe")
+    assert probes_in(hook_bodies(hook)[0][1]) == [("other", "firing")]
+    hook.stop()
+
+
+def test_receiver_outage_is_retried(daemon_factory, tmp_path, mailbox):
+    hook = ScriptedServer()
+    hook.script(status(503), status(429, {"Retry-After": "1"}), status(500))
+    d, svc, other = start_stack(daemon_factory, tmp_path, hook, mailbox)
+    svc.stop()
+    wait_for(lambda: len(hook.requests) >= 4, timeout=30, what="three failures and a success")
+    keys = [r["headers"]["idempotency-key"] for r in hook.requests[:4]]
+    assert len(set(keys)) == 1, keys
+    wait_for(lambda: 'tocsin_outbox_entries{state="delivered"} 2' in d.metrics(), timeout=10,
+             what="both integrations delivered")
+    assert 'tocsin_notifications_total{receiver="pager",result="failed"} 3' in d.metrics()
+    hook.stop()
+
+
+def kill9(d):
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait(timeout=10)
+    d.log.close()
+
+
+def test_kill9_loses_nothing_and_repeats_nothing(daemon_factory, tmp_path, mailbox):
+    hook = ScriptedServer()
+    # The webhook is down for the first attempts: the notification waits in the outbox.
+    hook.script(*[status(503)] * 3)
+    d, svc, other = start_stack(daemon_factory, tmp_path, hook, mailbox)
+    svc.stop()
+    wait_for(lambda: hook.requests and mailbox.messages, timeout=15,
+             what="the first webhook attempt and the email")
+    time.sleep(0.5)  # the email's outcome reaches the outbox
+    kill9(d)
+    with hook.lock:
+        hook.actions.clear()  # from now on the webhook accepts
+        failed_attempts = len(hook.requests)
+    d.start()
+    wait_for(lambda: len(hook.requests) > failed_attempts, timeout=30,
+             what="delivery after the restart")
+    time.sleep(1)
+    delivered = len(hook.requests)
+    # One successful attempt after the restart, none after it.
+    assert delivered == failed_attempts + 1, [r["headers"]["idempotency-key"]
+                                              for r in hook.requests]
+    emails = len(mailbox.messages)
+    assert emails == 1, [m[2]["Subject"] for m in mailbox.messages]
+
+    # Killed again after delivery: nothing is sent again.
+    kill9(d)
+    d.start()
+    time.sleep(4)
+    assert len(hook.requests) == delivered
+    assert len(mailbox.messages) == emails
+    keys = {r["headers"]["idempotency-key"] for r in hook.requests}
+    assert len(keys) == 1, keys
+
+    # The resolution after the restarts is sent once more, with the next sequence.
+    svc.start()
+    wait_for(lambda: hook_bodies(hook)[-1][1]["status"] == "resolved", timeout=20,
+             what="the resolved notification")
+    assert hook.requests[-1]["headers"]["idempotency-key"].endswith("/2")
+    hook.stop()
+
+
+class Website:
+    """An HTTP server on 127.0.0.1 that replies 200; stop() and start() take it down and up."""
+
+    def __init__(self):
+        import http.server
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, fmt, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self.handler = Handler
+        self.port = free_port()
+        self.server = None
+        self.start()
+
+    def start(self):
+        import http.server
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_shipped_example_config(daemon_factory, tmp_path, mailbox):
+    """etc/examples/alerting.yml as shipped, with only its addresses pointed at the test's
+    servers. The website goes down. The page reaches the on-call email and the webhook
+    within a second of the evaluator seeing it, and the team's email gets nothing."""
+    examples = os.path.join(os.path.dirname(__file__), "..", "..", "etc", "examples")
+    hook = ScriptedServer()
+    site = Website()
+    text = open(os.path.join(examples, "alerting.yml")).read()
+    for shipped, ours in (("127.0.0.1:8080", f"127.0.0.1:{site.port}"),
+                          ("127.0.0.1:25", f"127.0.0.1:{mailbox.port}"),
+                          ("http://127.0.0.1:9000/hook", hook.url())):
+        assert shipped in text
+        text = text.replace(shipped, ours)
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "service.yml").write_text(
+        open(os.path.join(examples, "rules", "service.yml")).read())
+    d = daemon_factory(text)
+    wait_for(lambda: 'tocsin_probe_success{' in d.metrics() and 'probe="website"' in d.metrics(),
+             timeout=15, what="the website probe's first run")
+    time.sleep(1)
+    assert hook.requests == []
+    assert mailbox.messages == []
+
+    site.stop()
+    wait_for(lambda: hook.requests and mailbox.messages, timeout=15,
+             what="the page by webhook and email")
+    fired_at = transitions(d, "firing")[0][0] / 1000.0
+    mail_at, rcpt, msg = mailbox.messages[0]
+    assert rcpt == ["oncall@localhost"]
+    assert mail_at - fired_at < 1.0, f"email {mail_at - fired_at:.3f}s after the condition"
+    body = hook_bodies(hook)[0][1]
+    assert body["groupLabels"] == {"alertname": "ServiceDown", "team": "web"}
+    assert body["alerts"][0]["labels"]["severity"] == "page"
+    latency = [line for line in d.metrics().splitlines()
+               if line.startswith('tocsin_notification_latency_seconds_bucket{le="1"}')]
+    assert latency and float(latency[0].split()[-1]) >= 1, latency
+
+    site.start()
+    wait_for(lambda: hook_bodies(hook)[-1][1]["status"] == "resolved", timeout=20,
+             what="the resolution")
+    time.sleep(1)
+    assert all(m[1] == ["oncall@localhost"] for m in mailbox.messages)
+    hook.stop()
