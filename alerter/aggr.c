@@ -82,8 +82,8 @@ static void notified_parse(const char *text, uint64_t **out, size_t *count)
 static int group_sql(struct alerter *a, const char *sql, const struct al_group *g)
 {
 	sqlite3 *db = statedb_sqlite(a->db);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	sqlite3_stmt *st = al_prepare(a, sql);
+	int rc = st != NULL ? SQLITE_OK : SQLITE_ERROR;
 
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, g->key, -1, SQLITE_STATIC);
@@ -96,8 +96,8 @@ static int group_sql(struct alerter *a, const char *sql, const struct al_group *
 					  free);
 		}
 		rc = sqlite3_step(st);
+		sqlite3_reset(st);
 	}
-	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		log_error("alerter", NULL,
 			  "state database %s: writing the log of group %s failed: %s",
@@ -295,12 +295,12 @@ static uint64_t outbox_last_sequence(struct alerter *a, const char *receiver, co
 	uint64_t last = 0;
 	int rc = SQLITE_DONE;
 
-	if (rcv != NULL && rcv->integration_count > 0)
-		rc = sqlite3_prepare_v2(db,
-					"SELECT MAX(CAST(substr(idempotency_key, ?5) AS INTEGER)) "
-					"FROM outbox WHERE receiver = ?1 AND integration = ?2 AND "
-					"idempotency_key > ?3 AND idempotency_key < ?4",
-					-1, &st, NULL);
+	if (rcv != NULL && rcv->integration_count > 0) {
+		st = al_prepare(a, "SELECT MAX(CAST(substr(idempotency_key, ?5) AS INTEGER)) "
+				   "FROM outbox WHERE receiver = ?1 AND integration = ?2 AND "
+				   "idempotency_key > ?3 AND idempotency_key < ?4");
+		rc = st != NULL ? SQLITE_DONE : SQLITE_ERROR;
+	}
 	for (size_t i = 0; st != NULL && i < rcv->integration_count; i++) {
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, receiver, -1, SQLITE_STATIC);
@@ -320,7 +320,8 @@ static uint64_t outbox_last_sequence(struct alerter *a, const char *receiver, co
 			  "state database %s: reading the last notification of group %s from the "
 			  "outbox failed: %s; its next notification may reuse a stored key",
 			  statedb_path(a->db), key, sqlite3_errmsg(db));
-	sqlite3_finalize(st);
+	if (st != NULL)
+		sqlite3_reset(st);
 	free(low);
 	free(high);
 	return last;

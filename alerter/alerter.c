@@ -175,11 +175,34 @@ static void alert_remove(struct alerter *a, struct al_alert *al)
 	alert_free(al);
 }
 
+sqlite3_stmt *al_prepare(struct alerter *a, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	for (size_t i = 0; i < a->stmt_count; i++) {
+		if (a->stmts[i].sql == sql) {
+			sqlite3_reset(a->stmts[i].stmt);
+			sqlite3_clear_bindings(a->stmts[i].stmt);
+			return a->stmts[i].stmt;
+		}
+	}
+	if (sqlite3_prepare_v2(statedb_sqlite(a->db), sql, -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	if (a->stmt_count < sizeof(a->stmts) / sizeof(a->stmts[0]))
+		a->stmts[a->stmt_count++] = (struct al_stmt){sql, st};
+	else
+		log_fatal("alerter",
+			  "more prepared statements than the cache holds; raise its size");
+	return st;
+}
+
 static int exec_row(struct alerter *a, const char *sql, const struct al_alert *al, bool put)
 {
 	sqlite3 *db = statedb_sqlite(a->db);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	sqlite3_stmt *st = al_prepare(a, sql);
+	int rc = st != NULL ? SQLITE_OK : SQLITE_ERROR;
 
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, al->rule, -1, SQLITE_STATIC);
@@ -197,8 +220,8 @@ static int exec_row(struct alerter *a, const char *sql, const struct al_alert *a
 			sqlite3_bind_int64(st, 9, al->condition_ms);
 		}
 		rc = sqlite3_step(st);
+		sqlite3_reset(st);
 	}
-	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		log_error("alerter", NULL, "state database %s: writing alert %s failed: %s",
 			  statedb_path(a->db), al->rule, sqlite3_errmsg(db));
@@ -604,6 +627,8 @@ void alerter_free(struct alerter *a)
 	al_delivery_free(a);
 	store_clear(a);
 	free(a->alert_buckets);
+	for (size_t i = 0; i < a->stmt_count; i++)
+		sqlite3_finalize(a->stmts[i].stmt);
 	ack_set_free(a->acks);
 	silence_set_free(a->silences);
 	outbox_close(a->outbox);
@@ -669,6 +694,10 @@ static const struct metric_desc d_notifications = {
 /* NOTE: the registry has no histogram type, so the latency histogram is exported as its
  * three standard families (_bucket, _sum, _count) typed as counters; histogram_quantile()
  * reads them the same way. */
+static const struct metric_desc d_failures = {
+    "tocsin_notification_failures_total",
+    "Failed delivery attempts by receiver and reason (\"429\", \"5xx\", \"timeout\", ...).",
+    METRIC_COUNTER};
 static const struct metric_desc d_latency_bucket = {
     "tocsin_notification_latency_seconds_bucket",
     "Time from the evaluator seeing a change to the first delivery of its notification.",
@@ -717,13 +746,21 @@ void al_record_latency(struct alerter *a, double seconds)
 	a->latency_count++;
 }
 
-struct al_counter *al_counter_for(struct alerter *a, const char *receiver)
+struct al_counter *al_counter_for(struct alerter *a, const char *receiver, const char *reason)
 {
-	for (size_t i = 0; i < a->counter_count; i++)
-		if (strcmp(a->counters[i].receiver, receiver) == 0)
-			return &a->counters[i];
+	for (size_t i = 0; i < a->counter_count; i++) {
+		struct al_counter *c = &a->counters[i];
+
+		if (strcmp(c->receiver, receiver) == 0 &&
+		    (reason == NULL ? c->reason == NULL
+				    : c->reason != NULL && strcmp(c->reason, reason) == 0))
+			return c;
+	}
 	a->counters = xrealloc(a->counters, (a->counter_count + 1) * sizeof(*a->counters));
-	a->counters[a->counter_count] = (struct al_counter){.receiver = xstrdup(receiver)};
+	a->counters[a->counter_count] = (struct al_counter){
+	    .receiver = xstrdup(receiver),
+	    .reason = reason != NULL ? xstrdup(reason) : NULL,
+	};
 	return &a->counters[a->counter_count++];
 }
 
@@ -773,6 +810,11 @@ void alerter_refresh_metrics(struct alerter *a)
 		struct al_counter *c = &a->counters[i];
 		struct label l[2] = {{"receiver", c->receiver}, {"result", "delivered"}};
 
+		if (c->reason != NULL) {
+			l[1] = (struct label){"reason", c->reason};
+			set_metric(a, &d_failures, l, 2, (double)c->failed, now);
+			continue;
+		}
 		set_metric(a, &d_notifications, l, 2, (double)c->delivered, now);
 		l[1].value = "failed";
 		set_metric(a, &d_notifications, l, 2, (double)c->failed, now);

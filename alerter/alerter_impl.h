@@ -101,9 +101,17 @@ struct dl_attempt {
 
 #define AL_LATENCY_BUCKETS 12
 
+/* Delivery results of one receiver (reason NULL), or the failed attempts of one receiver
+ * for one reason ("429", "5xx", "timeout", ...) in `failed`. */
 struct al_counter {
 	char *receiver;
+	char *reason;
 	uint64_t delivered, failed, dead;
+};
+
+struct al_stmt {
+	const char *sql;
+	struct sqlite3_stmt *stmt;
 };
 
 struct alerter {
@@ -140,6 +148,10 @@ struct alerter {
 	double latency_sum;
 	uint64_t latency_count;
 
+	/* Prepared statements by their SQL text's address (each text is one literal). */
+	struct al_stmt stmts[8];
+	size_t stmt_count;
+
 	struct event *intake_ev;  /* reads the transition log */
 	struct event *flush_ev;   /* the earliest group check */
 	struct event *deliver_ev; /* the delivery loop */
@@ -150,6 +162,9 @@ struct alerter {
 };
 
 int64_t al_wall_ms(void);
+/* The prepared statement for sql (a string literal), reset; NULL when it cannot be
+ * prepared (the error is in sqlite3_errmsg). Finalized by alerter_free(). */
+struct sqlite3_stmt *al_prepare(struct alerter *a, const char *sql);
 
 /* alerter.c: the store. */
 struct al_alert *al_alert_find(struct alerter *a, const char *rule, uint64_t fp);
@@ -161,7 +176,7 @@ uint64_t al_labels_fingerprint(const struct label *v, size_t count);
 
 /* alerter.c: metrics. */
 void al_record_latency(struct alerter *a, double seconds);
-struct al_counter *al_counter_for(struct alerter *a, const char *receiver);
+struct al_counter *al_counter_for(struct alerter *a, const char *receiver, const char *reason);
 
 /* aggr.c */
 int al_groups_open(struct alerter *a, char **error);

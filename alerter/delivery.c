@@ -145,9 +145,13 @@ static void finish(struct dl_attempt *at, const struct delivery_outcome *o)
 	int64_t now = al_wall_ms();
 	struct backoff_policy p = policy(a);
 	int state = outbox_mark_result(a->outbox, at->id, o, now, &p);
-	struct al_counter *c = al_counter_for(a, in->receiver);
+	struct al_counter *c;
 
 	breaker_record(&in->breaker, o->result, now);
+	/* Looked up one after the other: each lookup may move the counters. */
+	if (o->result != DELIVERY_OK)
+		al_counter_for(a, in->receiver, o->reason)->failed++;
+	c = al_counter_for(a, in->receiver, NULL);
 	if (state == OUTBOX_DELIVERED) {
 		c->delivered++;
 		a->stats.delivered++;
@@ -337,7 +341,9 @@ void al_delivery_free(struct alerter *a)
 		free(a->integrations[i]);
 	}
 	free(a->integrations);
-	for (size_t i = 0; i < a->counter_count; i++)
+	for (size_t i = 0; i < a->counter_count; i++) {
 		free(a->counters[i].receiver);
+		free(a->counters[i].reason);
+	}
 	free(a->counters);
 }

@@ -299,6 +299,21 @@ static struct event_base *daemon_new_base(void)
 	return base;
 }
 
+/* The longest time a configured probe takes to produce its first sample after a start.
+ * Discovered targets run with their template's interval and timeout, which count here. */
+static int64_t longest_probe_turn(const struct config *cfg)
+{
+	uint64_t longest = cfg->interval_ms + cfg->timeout_ms;
+
+	for (size_t i = 0; i < cfg->probe_count; i++) {
+		uint64_t t = cfg->probes[i].interval_ms + cfg->probes[i].timeout_ms;
+
+		if (t > longest)
+			longest = t;
+	}
+	return (int64_t)longest;
+}
+
 /* The alerter needs the state database: without it alerts are evaluated and exported
  * but not notified, and the log says so once. */
 static void start_alerter(struct daemon *d)
@@ -358,6 +373,7 @@ static int daemon_start(struct daemon *d)
 	}
 	start_alerter(d);
 	d->ev = evaluator_new(d->base, d->reg, d->store, d->ws, d->db);
+	evaluator_set_restore_grace(d->ev, longest_probe_turn(d->cfg));
 	if (d->al != NULL)
 		evaluator_on_transition(d->ev, alerter_on_transition, d->al);
 	evaluator_apply(d->ev, d->next_rules, wall_ms());

@@ -669,6 +669,12 @@ static void eval_alert_rule(struct evaluator *ev, struct ev_group *g, struct ev_
 		struct ev_instance *i = r->inst[k];
 		bool present = i->seen_seq == r->eval_seq;
 
+		if (present) {
+			i->restored_until_ms = 0;
+		} else if (i->restored_until_ms > now_ms) {
+			k++;
+			continue;
+		}
 		if (ev_step_instance(ev, r, i, &r->rule->params, present,
 				     present ? i->seen_value : NAN, now_ms, forget_ms)) {
 			ev_instance_remove(r, k);
@@ -950,6 +956,8 @@ size_t ev_restore_rule(struct evaluator *ev, struct ev_rule *r)
 	if (ev->db == NULL)
 		return 0;
 	statedb_alert_load(ev->db, r->key, restore_instance, r);
+	for (size_t k = 0; k < r->count; k++)
+		r->inst[k]->restored_until_ms = ev_wall_ms() + ev->restore_grace_ms;
 	return r->count;
 }
 
@@ -1094,6 +1102,11 @@ void evaluator_apply(struct evaluator *ev, struct rule_set *set, int64_t now_ms)
 	} else {
 		ev->slo_next_ms = now_ms;
 	}
+}
+
+void evaluator_set_restore_grace(struct evaluator *ev, int64_t grace_ms)
+{
+	ev->restore_grace_ms = grace_ms > 0 ? grace_ms : 0;
 }
 
 void evaluator_on_transition(struct evaluator *ev, evaluator_transition_fn *fn, void *arg)

@@ -62,6 +62,15 @@ void evaluator_eval_at(struct evaluator *ev, int64_t now_ms);
 /* Evaluates one group now (the timers' entry point; tests). */
 void evaluator_eval_group(struct evaluator *ev, size_t group_index, int64_t now_ms);
 
+/*
+ * After a restart the probes need up to one interval before their series exist again.
+ * For grace_ms after an alert instance is restored, an evaluation that does not return
+ * it leaves its state alone instead of resolving it, so that a restart does not end a
+ * firing alert and start it again. Default 0 (off); the daemon passes the longest probe
+ * interval plus its timeout.
+ */
+void evaluator_set_restore_grace(struct evaluator *ev, int64_t grace_ms);
+
 /* Receives every transition after it is persisted; pointers valid during the call. */
 typedef void evaluator_transition_fn(void *arg, const struct statedb_transition *t);
 void evaluator_on_transition(struct evaluator *ev, evaluator_transition_fn *fn, void *arg);

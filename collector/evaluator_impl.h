@@ -43,6 +43,9 @@ struct ev_instance {
 	struct alert_instance inst;
 	uint64_t seen_seq; /* the rule's eval_seq when the expression last returned it */
 	double seen_value;
+	/* Restored from the state database: while its series may not be sampled yet (before
+	 * this time), an evaluation that does not return it leaves it as it is. */
+	int64_t restored_until_ms;
 	uint64_t exported_fp;          /* ALERTS labels now exported, 0 when none */
 	struct ev_labels exported;     /* ALERTS labels (owned copies) */
 	struct ev_labels exported_for; /* ALERTS_FOR_STATE labels (owned copies) */
@@ -121,6 +124,7 @@ struct evaluator {
 	size_t slo_count;
 	struct event *slo_timer;
 	int64_t slo_next_ms;
+	int64_t restore_grace_ms;
 	struct ev_labels external;
 	struct ev_labels scratch, base_labels, id_labels, ann_labels;
 	struct ev_pending *pending;

@@ -8,13 +8,16 @@
 #      scrapes them every 10 s from a small HTTP server on 127.0.0.1, which serves
 #      bench_rules's exposition and moves every value by a random step in [-5, 5] (kept in
 #      [0, 100]) per scrape, as bench_rules does per step. After a warm-up that fills the
-#      5-minute ranges, the script
-#      reads /api/v1/rules every 10 s: the sum over all groups of each group's latest
-#      evaluationTime is one cycle, and the sum over all rules of each rule's latest
-#      evaluationTime is the rules' own share of it. Both are wall-clock times: Prometheus
-#      runs each group in its own goroutine at its own offset within the interval, so they
-#      include waiting for a CPU. The script also reads the process's CPU time over the
-#      readings (scraping and storage included) and its VmRSS at each reading.
+#      5-minute ranges, the script reads /api/v1/rules every 10 s. The sum over all
+#      groups of each group's latest evaluationTime is one cycle's wall time. The sum
+#      over all rules of each rule's latest evaluationTime is the rules' own share of it.
+#      Prometheus runs each group in its own goroutine at its own offset within the
+#      interval, so these include waiting for a CPU. Its own metrics around the readings
+#      split a cycle into waiting for a query slot, preparing and evaluating queries.
+#   3. Prometheus's CPU time for the rules: the process's CPU time over the readings
+#      minus its CPU time over as long again after SIGHUP with a configuration without
+#      the rules (scraping and storage alone), per cycle. tocsin's CPU figure is the
+#      evaluating thread's CPU time. Peak RSS is VmRSS at the readings.
 # Prometheus reads its samples from its TSDB head, tocsin from its windows: each cycle
 # is what each tool does to evaluate the rules. The last line is bench_rules's summary:
 #   bench-rules: series=N rules=N ms_per_cycle=X bytes_per_series=N
@@ -22,7 +25,8 @@
 #
 # usage: bench-rules.sh PATH/TO/bench_rules
 #   BENCH_RULES_WARMUP (seconds before the first reading, default 300),
-#   BENCH_RULES_SECONDS (seconds of readings, default 60), PROMETHEUS (/usr/bin/prometheus)
+#   BENCH_RULES_SECONDS (seconds of readings, and of the run without rules; default 60),
+#   PROMETHEUS (/usr/bin/prometheus)
 set -eu
 
 bin=${1:?usage: bench-rules.sh PATH/TO/bench_rules}
@@ -35,7 +39,8 @@ prometheus_pid=""
 
 # running PID: the child has not exited (it is neither gone nor a zombie waiting for wait).
 running() {
-	[ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)" != Z ]
+	state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$state" ] && [ "$state" != Z ]
 }
 
 # stop PID: SIGTERM, then SIGKILL if the process is still running after 30 s.
@@ -81,6 +86,7 @@ summary=$(tail -n 1 "$work/tocsin.out")
 series=$(field "$summary" series)
 tocsin_ms=$(field "$summary" ms_per_cycle)
 tocsin_worst=$(sed -n 's/^evaluation per cycle: .*worst \([0-9.]*\) ms$/\1/p' "$work/tocsin.out")
+tocsin_cpu=$(sed -n 's/^evaluation CPU time per cycle: median \([0-9.]*\) ms.*/\1/p' "$work/tocsin.out")
 tocsin_rss_kib=$(tail -n 1 "$work/tocsin-rss")
 # Whole heap per input series: series, windows with their rings, and the rules' state.
 tocsin_heap_per_series=$(sed -n 's/^memory: \([0-9][0-9]*\) bytes .* \([0-9][0-9]*\) bytes more after .*/\1 \2/p' \
@@ -141,16 +147,16 @@ while time.monotonic() < deadline:
     httpd.handle_request()
 PYTHON
 )
-python3 -c "$server_program" "$work/metrics.txt" "$server_port" $((warmup + measure + 120)) &
+python3 -c "$server_program" "$work/metrics.txt" "$server_port" $((warmup + 2 * measure + 180)) &
 server_pid=$!
 
-cat >"$work/prometheus.yml" <<EOF
+# prometheus-norules.yml is the same configuration without the rules, loaded by SIGHUP
+# after the readings to measure the CPU time that scraping and storage alone take.
+cat >"$work/prometheus-norules.yml" <<EOF
 global:
   scrape_interval: 10s
   scrape_timeout: 10s
   evaluation_interval: 10s
-rule_files:
-  - $work/rules.yml
 scrape_configs:
   - job_name: bench
     # Keep the exposition's job and instance labels: the rules select on job.
@@ -158,17 +164,21 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:$server_port']
 EOF
+sed "s|^scrape_configs:|rule_files:\n  - $work/rules.yml\nscrape_configs:|" \
+	"$work/prometheus-norules.yml" >"$work/prometheus.yml"
 "$prometheus" --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/data" \
 	--web.listen-address="127.0.0.1:$prometheus_port" --log.level=warn \
 	>"$work/prometheus.log" 2>&1 &
 prometheus_pid=$!
 version=$("$prometheus" --version 2>&1 | sed -n '1s/^prometheus, version \([^ ]*\).*/\1/p')
 echo "bench-rules: prometheus $version on 127.0.0.1:$prometheus_port, scraping" \
-	"127.0.0.1:$server_port every 10 s; ${warmup} s warm-up, then readings every 10 s for ${measure} s"
+	"127.0.0.1:$server_port every 10 s; ${warmup} s warm-up, readings every 10 s for ${measure} s," \
+	"then ${measure} s without the rules"
 
 poll_program=$(cat <<'PYTHON'
 import json
 import os
+import signal
 import statistics
 import sys
 import time
@@ -176,6 +186,7 @@ import urllib.parse
 import urllib.request
 
 port, pid, warmup, measure = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+config, config_without_rules = sys.argv[5], sys.argv[6]
 base = "http://127.0.0.1:%s" % port
 
 
@@ -210,6 +221,34 @@ def rss_kib():
     fail("no VmRSS in /proc/%d/status" % pid)
 
 
+# Prometheus's own metrics read around the readings, summed over their label sets:
+# (metric name, a label that the line must contain).
+COUNTERS = {
+    "evaluations": ("prometheus_rule_evaluations_total", ""),
+    "missed": ("prometheus_rule_group_iterations_missed_total", ""),
+    "rule_s": ("prometheus_rule_evaluation_duration_seconds_sum", ""),
+    "inner_s": ("prometheus_engine_query_duration_seconds_sum", 'slice="inner_eval"'),
+    "queue_s": ("prometheus_engine_query_duration_seconds_sum", 'slice="queue_time"'),
+    "prepare_s": ("prometheus_engine_query_duration_seconds_sum", 'slice="prepare_time"'),
+    "reload_ok": ("prometheus_config_last_reload_successful", ""),
+}
+
+
+def counters():
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    sums = dict.fromkeys(COUNTERS, 0.0)
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        series, value = line.rsplit(" ", 1)
+        name = series.split("{", 1)[0]
+        for key, (wanted, label) in COUNTERS.items():
+            if name == wanted and label in series:
+                sums[key] += float(value)
+    return sums
+
+
 start = time.monotonic()
 while True:
     alive()
@@ -231,7 +270,7 @@ query = urllib.parse.quote('scrape_samples_scraped{job="bench"}')
 result = get("/api/v1/query?query=" + query)["data"]["result"]
 scraped = int(float(result[0]["value"][1])) if result else 0
 cycles, rule_sums, rss = [], [], []
-ticks0, time0 = cpu_ticks(), time.monotonic()
+counters0, ticks0, time0 = counters(), cpu_ticks(), time.monotonic()
 end = time0 + measure
 while True:
     alive()
@@ -248,27 +287,68 @@ while True:
     if time.monotonic() + 10 > end:
         break
     time.sleep(10)
-cpu_ms = (cpu_ticks() - ticks0) * 1000 / os.sysconf("SC_CLK_TCK")
+counters1, ticks1, time1 = counters(), cpu_ticks(), time.monotonic()
+tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+cpu_per_10s = (ticks1 - ticks0) * tick_ms * 10 / (time1 - time0)
+done = (counters1["evaluations"] - counters0["evaluations"]) / rules
+if done <= 0:
+    fail("no rule was evaluated during the readings")
+
+
+def per_cycle(key):
+    return (counters1[key] - counters0[key]) * 1000 / done
+
+
+# The same scrapes without the rules: what is left of the CPU time is scraping and storage.
+with open(config_without_rules) as f:
+    text = f.read()
+with open(config, "w") as f:
+    f.write(text)
+os.kill(pid, signal.SIGHUP)
+while get("/api/v1/rules")["data"]["groups"] or counters()["reload_ok"] != 1:
+    alive()
+    if time.monotonic() - time1 > 60:
+        fail("the rules were still loaded 60 s after SIGHUP with a configuration without them")
+    time.sleep(1)
+time.sleep(20)
+ticks2, time2 = cpu_ticks(), time.monotonic()
+time.sleep(measure)
+alive()
+base_per_10s = (cpu_ticks() - ticks2) * tick_ms * 10 / (time.monotonic() - time2)
+cycles_per_10s = done * 10 / (time1 - time0)
 print("groups=%d rules=%d scraped=%d readings=%d median_ms=%.1f worst_ms=%.1f rules_ms=%.1f "
-      "cpu_ms_per_10s=%.0f rss_kib=%d"
+      "cycles=%.1f missed=%d rule_wall_ms=%.1f engine_ms=%.1f queue_ms=%.1f prepare_ms=%.1f "
+      "cpu_ms_per_10s=%.0f base_cpu_ms_per_10s=%.0f rules_cpu_ms=%.0f rss_kib=%d"
       % (len(groups), rules, scraped, len(cycles), statistics.median(cycles), max(cycles),
-         statistics.median(rule_sums), cpu_ms * 10 / (time.monotonic() - time0), max(rss)))
+         statistics.median(rule_sums), done, counters1["missed"] - counters0["missed"],
+         per_cycle("rule_s"), per_cycle("inner_s"), per_cycle("queue_s"), per_cycle("prepare_s"),
+         cpu_per_10s,
+         base_per_10s, (cpu_per_10s - base_per_10s) / cycles_per_10s, max(rss)))
 PYTHON
 )
-if ! prom=$(python3 -c "$poll_program" "$prometheus_port" "$prometheus_pid" "$warmup" "$measure"); then
+if ! prom=$(python3 -c "$poll_program" "$prometheus_port" "$prometheus_pid" "$warmup" "$measure" \
+	"$work/prometheus.yml" "$work/prometheus-norules.yml"); then
 	tail -n 20 "$work/prometheus.log" >&2
 	exit 1
 fi
 prom_ms=$(field "$prom" median_ms)
 prom_worst=$(field "$prom" worst_ms)
+prom_cpu=$(field "$prom" rules_cpu_ms)
 prom_rss_kib=$(field "$prom" rss_kib)
 prom_rss_per_series=$(awk -v k="$prom_rss_kib" -v n="$series" 'BEGIN {printf "%.0f", k * 1024 / n}')
 echo "bench-rules: prometheus: $(field "$prom" groups) groups, $(field "$prom" rules) rules," \
-	"$(field "$prom" scraped) samples per scrape"
-echo "bench-rules: prometheus: evaluation per cycle ($(field "$prom" readings) readings):" \
-	"median $prom_ms ms, worst $prom_worst ms; sum of the rules' own times, median" \
-	"$(field "$prom" rules_ms) ms; process CPU $(field "$prom" cpu_ms_per_10s) ms per 10 s" \
-	"(scraping included); peak RSS $((prom_rss_kib / 1024)) MiB"
+	"$(field "$prom" scraped) samples per scrape; $(field "$prom" cycles) cycles evaluated" \
+	"during the readings, $(field "$prom" missed) group iterations missed"
+echo "bench-rules: prometheus: sum of the groups' evaluation times ($(field "$prom" readings)" \
+	"readings): median $prom_ms ms, worst $prom_worst ms; sum of the rules' own times," \
+	"median $(field "$prom" rules_ms) ms"
+echo "bench-rules: prometheus: per cycle from its metrics: rule evaluations" \
+	"$(field "$prom" rule_wall_ms) ms, of which waiting for a query slot" \
+	"$(field "$prom" queue_ms) ms, preparing queries (selecting series)" \
+	"$(field "$prom" prepare_ms) ms and evaluating them $(field "$prom" engine_ms) ms"
+echo "bench-rules: prometheus: process CPU $(field "$prom" cpu_ms_per_10s) ms per 10 s with the" \
+	"rules, $(field "$prom" base_cpu_ms_per_10s) ms without them: $prom_cpu ms per cycle for" \
+	"the rules; peak RSS $((prom_rss_kib / 1024)) MiB"
 if [ "$(field "$prom" scraped)" != "$series" ]; then
 	echo "bench-rules: prometheus scraped $(field "$prom" scraped) samples, expected $series" >&2
 	exit 1
@@ -277,18 +357,25 @@ fi
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN {printf (b > 0 ? "%.1f" : "-"), (b > 0 ? a / b : 0)}'
 }
-printf 'bench-rules: %-26s %12s %12s %16s\n' "" tocsin prometheus "prometheus/tocsin"
-printf 'bench-rules: %-26s %12s %12s %16s\n' "median ms per cycle" "$tocsin_ms" "$prom_ms" \
-	"$(ratio "$prom_ms" "$tocsin_ms")"
-printf 'bench-rules: %-26s %12s %12s %16s\n' "worst ms per cycle" "$tocsin_worst" "$prom_worst" \
-	"$(ratio "$prom_worst" "$tocsin_worst")"
-printf 'bench-rules: %-26s %12s %12s %16s\n' "peak RSS bytes per series" "$tocsin_rss_per_series" \
-	"$prom_rss_per_series" "$(ratio "$prom_rss_per_series" "$tocsin_rss_per_series")"
+row() {
+	printf 'bench-rules: %-30s %12s %12s %16s\n' "$1" "$2" "$3" "$(ratio "$3" "$2")"
+}
+printf 'bench-rules: %-30s %12s %12s %16s\n' "" tocsin prometheus "prometheus/tocsin"
+row "CPU ms per cycle" "$tocsin_cpu" "$prom_cpu"
+row "median wall ms per cycle" "$tocsin_ms" "$prom_ms"
+row "worst wall ms per cycle" "$tocsin_worst" "$prom_worst"
+row "peak RSS bytes per series" "$tocsin_rss_per_series" "$prom_rss_per_series"
 echo "bench-rules: prometheus_ms_per_cycle=$prom_ms prometheus_worst_ms=$prom_worst" \
 	"prometheus_rules_ms=$(field "$prom" rules_ms)" \
+	"prometheus_engine_ms=$(field "$prom" engine_ms)" \
+	"prometheus_queue_ms=$(field "$prom" queue_ms)" \
+	"prometheus_prepare_ms=$(field "$prom" prepare_ms)" \
 	"prometheus_cpu_ms_per_10s=$(field "$prom" cpu_ms_per_10s)" \
+	"prometheus_base_cpu_ms_per_10s=$(field "$prom" base_cpu_ms_per_10s)" \
+	"prometheus_rules_cpu_ms=$prom_cpu tocsin_cpu_ms=$tocsin_cpu" \
 	"prometheus_rss_bytes_per_series=$prom_rss_per_series" \
 	"tocsin_rss_bytes_per_series=$tocsin_rss_per_series" \
+	"cpu_ratio=$(ratio "$prom_cpu" "$tocsin_cpu")" \
 	"ms_ratio=$(ratio "$prom_ms" "$tocsin_ms")" \
 	"rss_ratio=$(ratio "$prom_rss_per_series" "$tocsin_rss_per_series")"
 echo "$summary"

@@ -111,7 +111,7 @@ class ScriptedHandler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         srv = self.server
         with srv.lock:
-            srv.requests.append({"path": self.path,
+            srv.requests.append({"path": self.path, "time": time.time(),
                                  "headers": {k.lower(): v for k, v in self.headers.items()},
                                  "body": body})
             action = srv.actions.popleft() if srv.actions else ("status", 200, {}, b"ok")

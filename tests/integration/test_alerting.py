@@ -111,7 +111,7 @@ probes:
     timeout: 500ms
 alerting:
   external_url: http://127.0.0.1:9517/
-  retry: {{initial: 200ms, max: 1s, max_age: 1h}}
+  retry: {{initial: 200ms, max: 3s, max_age: 1h}}
   receivers:
     - name: pager
       webhook:
@@ -240,16 +240,42 @@ def test_silence_stops_notifications(daemon_factory, tmp_path, mailbox):
 
 
 def test_receiver_outage_is_retried(daemon_factory, tmp_path, mailbox):
+    """429 with Retry-After, then 503, then success: delivered once, after three attempts,
+    the second no sooner than Retry-After asked. A 400 is given up after one attempt, and
+    a Retry-After of a day is capped at retry.max."""
     hook = ScriptedServer()
-    hook.script(status(503), status(429, {"Retry-After": "1"}), status(500))
+    hook.script(status(429, {"Retry-After": "2"}), status(503))
     d, svc, other = start_stack(daemon_factory, tmp_path, hook, mailbox)
     svc.stop()
-    wait_for(lambda: len(hook.requests) >= 4, timeout=30, what="three failures and a success")
-    keys = [r["headers"]["idempotency-key"] for r in hook.requests[:4]]
-    assert len(set(keys)) == 1, keys
-    wait_for(lambda: 'tocsin_outbox_entries{state="delivered"} 2' in d.metrics(), timeout=10,
-             what="both integrations delivered")
-    assert 'tocsin_notifications_total{receiver="pager",result="failed"} 3' in d.metrics()
+    wait_for(lambda: len(hook.requests) >= 3, timeout=30, what="two failures and a success")
+    time.sleep(1)
+    assert len(hook.requests) == 3
+    keys = {r["headers"]["idempotency-key"] for r in hook.requests}
+    assert len(keys) == 1, keys
+    gap = hook.requests[1]["time"] - hook.requests[0]["time"]
+    assert gap >= 1.9, f"second attempt {gap:.2f}s after the 429 with Retry-After: 2"
+    metrics = d.metrics()
+    assert 'tocsin_notification_failures_total{reason="429",receiver="pager"} 1' in metrics
+    assert 'tocsin_notification_failures_total{reason="5xx",receiver="pager"} 1' in metrics
+    assert 'tocsin_notifications_total{receiver="pager",result="delivered"} 2' in metrics
+
+    # A 400 is permanent: one attempt, a dead letter.
+    hook.script(status(400))
+    other.stop()
+    wait_for(lambda: 'tocsin_notifications_total{receiver="pager",result="dead"} 1'
+             in d.metrics(), timeout=20, what="the dead letter")
+    time.sleep(1.5)
+    assert len(hook.requests) == 4
+    assert "dead" in d.log_text()
+
+    # Retry-After: 86400 is capped at retry.max (3s here); other receivers are not held up.
+    hook.script(status(429, {"Retry-After": "86400"}))
+    svc.start()
+    other.start()
+    wait_for(lambda: len(hook.requests) >= 6, timeout=20, what="the capped retry")
+    gap = hook.requests[5]["time"] - hook.requests[4]["time"]
+    assert gap < 5, f"retried {gap:.1f}s after Retry-After: 86400"
+    assert hook_bodies(hook)[5][1]["status"] == "resolved"
     hook.stop()
 
 
@@ -287,7 +313,9 @@ def test_kill9_loses_nothing_and_repeats_nothing(daemon_factory, tmp_path, mailb
     kill9(d)
     d.start()
     time.sleep(4)
-    assert len(hook.requests) == delivered
+    assert len(hook.requests) == delivered, [
+        (r["headers"]["idempotency-key"], probes_in(json.loads(r["body"])), r["time"])
+        for r in hook.requests]
     assert len(mailbox.messages) == emails
     keys = {r["headers"]["idempotency-key"] for r in hook.requests}
     assert len(keys) == 1, keys
@@ -297,6 +325,11 @@ def test_kill9_loses_nothing_and_repeats_nothing(daemon_factory, tmp_path, mailb
     wait_for(lambda: hook_bodies(hook)[-1][1]["status"] == "resolved", timeout=20,
              what="the resolved notification")
     assert hook.requests[-1]["headers"]["idempotency-key"].endswith("/2")
+    # The start survives the restarts; the end is after it.
+    first, last = hook_bodies(hook)[0][1]["alerts"][0], hook_bodies(hook)[-1][1]["alerts"][0]
+    assert last["startsAt"] == first["startsAt"]
+    assert last["endsAt"] > last["startsAt"]
+    assert first["endsAt"] == "0001-01-01T00:00:00Z"
     hook.stop()
 
 

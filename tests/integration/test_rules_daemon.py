@@ -179,12 +179,23 @@ def test_rules_lifecycle_through_kill9(daemon_factory, tmp_path):
     assert [r[1:] for r in rows] == [("inactive", "pending"), ("pending", "firing"),
                                      ("firing", "inactive")]
 
-    # The SLO saw the failed runs. A counter is counted from its second reading, and the
-    # SLO reads every 30 s, so this can take a minute after the last restart.
-    def burn_1d():
+    # The SLO counts failed runs. A counter is counted from its second reading and the SLO
+    # reads every 30 s (at :00 and :30), so the outages before and during the restarts may
+    # fall before its first reading. Once it has read twice (the SLI appears), a short
+    # outage shows in the next reading's burn rate.
+    def slo_series(name):
         return [float(line.split()[-1]) for line in d.metrics().splitlines()
-                if line.startswith("tocsin_slo_burn_rate{") and 'window="1d"' in line]
-    burn = wait_for(burn_1d, timeout=75, what="the SLO's 1d burn rate; SLO series: %s" % [
+                if line.startswith(name + "{") and 'window="1d"' in line]
+    wait_for(lambda: slo_series("tocsin_slo_sli_ratio"), timeout=75,
+             what="the SLO's 1d SLI")
+    listener.stop()
+    time.sleep(3)
+    listener.start()
+
+    def burn_1d():
+        burn = slo_series("tocsin_slo_burn_rate")
+        return burn if burn and burn[0] > 0 else None
+    burn = wait_for(burn_1d, timeout=45, what="a 1d burn rate above 0; SLO series: %s" % [
         line for line in d.metrics().splitlines() if line.startswith("tocsin_slo")])
     assert burn[0] > 0
     d.stop()
