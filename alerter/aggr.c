@@ -845,6 +845,9 @@ void al_groups_on_flush_timer(evutil_socket_t fd, short what, void *arg)
 		rc = -1;
 	}
 	free(due);
+	if (due_count > 0)
+		log_debug("alerter", NULL, "checked %zu groups in %lld ms", due_count,
+			  (long long)(al_wall_ms() - now));
 	if (rc < 0) {
 		struct timeval tv = {RETRY_AFTER_FAILURE_MS / 1000, 0};
 

@@ -433,6 +433,9 @@ static void intake(evutil_socket_t fd, short what, void *arg)
 	struct alerter *a = arg;
 	int n = 0;
 
+	int64_t started = al_wall_ms();
+	int64_t first = a->cursor;
+
 	(void)fd;
 	(void)what;
 	if (a->stopping)
@@ -455,6 +458,10 @@ static void intake(evutil_socket_t fd, short what, void *arg)
 	}
 	if (n == INTAKE_BATCH)
 		event_active(a->intake_ev, 0, 0);
+	if (a->cursor != first)
+		log_debug("alerter", NULL, "read transitions %lld to %lld in %lld ms",
+			  (long long)first + 1, (long long)a->cursor,
+			  (long long)(al_wall_ms() - started));
 	al_groups_schedule(a);
 }
 

@@ -103,6 +103,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class Receiver(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog is 5: a sender that opens more connections
+    # at once would see SYNs dropped and retried a second later.
+    request_queue_size = 128
 
     def __init__(self, recorder):
         super().__init__(("127.0.0.1", 0), Handler)
@@ -236,8 +239,8 @@ rule_files: ["{rules}"]
 probes:
   - name: values
     type: exec
-    interval: 1s
-    timeout: 900ms
+    interval: 10s
+    timeout: 5s
     output: prometheus
     command: [/bin/cat, "{values}"]
 alerting:

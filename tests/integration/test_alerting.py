@@ -408,3 +408,41 @@ def test_shipped_example_config(daemon_factory, tmp_path, mailbox):
     time.sleep(1)
     assert all(m[1] == ["oncall@localhost"] for m in mailbox.messages)
     hook.stop()
+
+
+def test_exec_receiver_runs_remediation(daemon_factory, tmp_path, mailbox):
+    """A route to an exec receiver runs the command with the notification on its stdin
+    and TOCSIN_* in its environment, once per alert within its rate limit."""
+    hook = ScriptedServer()
+    out = tmp_path / "remediation.log"
+    script = tmp_path / "remediate.sh"
+    script.write_text("#!/bin/sh\n{ echo \"$TOCSIN_STATUS $TOCSIN_ALERTNAME\"; cat; echo; }"
+                      f" >> {out}\n")
+    script.chmod(0o755)
+    fixer_route = """      - matchers: ['probe="other"']
+        receiver: fixer
+        continue: true
+"""
+    d, svc, other = start_stack(daemon_factory, tmp_path, hook, mailbox, start=False)
+    cfg = open(d.config_path).read()
+    cfg = cfg.replace("    - name: nobody\n", f"""    - name: nobody
+    - name: fixer
+      exec:
+        command: ["{script}"]
+        rate_limit: 1h
+""")
+    cfg = cfg.replace("    routes:\n", "    routes:\n" + fixer_route, 1)
+    d.write_config(cfg)
+    d.start()
+    other.stop()
+    wait_for(lambda: out.exists() and "ServiceDown" in out.read_text(), timeout=20,
+             what="the remediation command's run")
+    first_line = out.read_text().splitlines()[0]
+    assert first_line == "firing ServiceDown"
+    note = json.loads(out.read_text().splitlines()[1])
+    assert note["receiver"] == "fixer"
+    assert [a["labels"]["probe"] for a in note["alerts"]] == ["other"]
+    # The page route still gets it too (continue: true).
+    wait_for(lambda: hook.requests, timeout=10, what="the page by webhook")
+    assert 'tocsin_notifications_total{receiver="fixer",result="delivered"} 1' in d.metrics()
+    hook.stop()
