@@ -698,23 +698,19 @@ static const struct metric_desc d_notifications = {
     "Notification deliveries by receiver and result: delivered, failed (to be retried) or "
     "dead (given up).",
     METRIC_COUNTER};
-/* NOTE: the registry has no histogram type, so the latency histogram is exported as its
- * three standard families (_bucket, _sum, _count) typed as counters; histogram_quantile()
- * reads them the same way. */
 static const struct metric_desc d_failures = {
     "tocsin_notification_failures_total",
     "Failed delivery attempts by receiver and reason (\"429\", \"5xx\", \"timeout\", ...).",
     METRIC_COUNTER};
-static const struct metric_desc d_latency_bucket = {
-    "tocsin_notification_latency_seconds_bucket",
-    "Time from the evaluator seeing a change to the first delivery of its notification.",
-    METRIC_COUNTER};
-static const struct metric_desc d_latency_sum = {
-    "tocsin_notification_latency_seconds_sum",
-    "Sum of the times from the evaluator seeing a change to the delivery.", METRIC_COUNTER};
+/* One histogram: the three families share the help text, as the exposition needs. */
+#define LATENCY_HELP                                                                               \
+	"Time from the evaluator seeing a change to the first delivery of its notification."
+static const struct metric_desc d_latency_bucket = {"tocsin_notification_latency_seconds_bucket",
+						    LATENCY_HELP, METRIC_HISTOGRAM};
+static const struct metric_desc d_latency_sum = {"tocsin_notification_latency_seconds_sum",
+						 LATENCY_HELP, METRIC_HISTOGRAM};
 static const struct metric_desc d_latency_count = {"tocsin_notification_latency_seconds_count",
-						   "Notifications whose latency was measured.",
-						   METRIC_COUNTER};
+						   LATENCY_HELP, METRIC_HISTOGRAM};
 static const struct metric_desc d_outbox = {
     "tocsin_outbox_entries", "Outbox rows by state (queued, sending, retrying, delivered, dead).",
     METRIC_GAUGE};

@@ -13,6 +13,7 @@
 
 #include "alerter/notification.h"
 #include "alerter/silence.h"
+#include "collector/audit.h"
 #include "collector/config.h"
 #include "collector/daemon.h"
 #include "collector/log.h"
@@ -208,7 +209,32 @@ static int64_t wall_clock_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int run_add(struct silence_set *set, const struct cli_request *r, int64_t now_ms)
+/*
+ * Writes the audit record of a change to silence `id` inside the transaction that made it,
+ * then commits. Rolls back when either fails, so no change lands without its record.
+ * Returns 0 when the change was committed.
+ */
+static int record_change(struct statedb *db, struct silence_set *set, struct audit *audit,
+			 const char *action, const char *id)
+{
+	const struct silence *s = silence_get(set, id);
+	char *detail = s != NULL ? audit_silence_detail(s) : NULL;
+	int rc = detail != NULL ? audit_record(audit, "cli", NULL, action, detail) : -1;
+
+	free(detail);
+	if (rc == 0 && statedb_commit(db) == 0)
+		return 0;
+	if (rc < 0)
+		statedb_rollback(db);
+	fprintf(stderr,
+		"tocsind: --silence: writing %s of %s and its audit record to the state database "
+		"failed (see the error above); the change was not made\n",
+		action, id);
+	return -1;
+}
+
+static int run_add(struct statedb *db, struct silence_set *set, struct audit *audit,
+		   const struct cli_request *r, int64_t now_ms)
 {
 	uint64_t duration_ms;
 	struct silence_spec spec;
@@ -229,25 +255,36 @@ static int run_add(struct silence_set *set, const struct cli_request *r, int64_t
 	    .created_by = r->created_by,
 	    .comment = r->comment,
 	};
+	if (statedb_begin(db) < 0)
+		return CLI_EXIT_FAILED;
 	if (silence_create(set, &spec, now_ms, id, &error) < 0) {
+		statedb_rollback(db);
 		fprintf(stderr, "tocsind: --silence add: %s\n", error);
 		free(error);
 		return CLI_EXIT_FAILED;
 	}
+	if (record_change(db, set, audit, "silence.create", id) < 0)
+		return CLI_EXIT_FAILED;
 	printf("%s\n", id);
 	return 0;
 }
 
-static int run_expire(struct silence_set *set, const struct cli_request *r, int64_t now_ms)
+static int run_expire(struct statedb *db, struct silence_set *set, struct audit *audit,
+		      const struct cli_request *r, int64_t now_ms)
 {
 	int status = 0;
 
 	for (size_t i = 0; i < r->arg_count; i++) {
 		char *error = NULL;
 
-		if (silence_expire(set, r->args[i], now_ms, &error) < 0) {
+		if (statedb_begin(db) < 0) {
+			status = CLI_EXIT_FAILED;
+		} else if (silence_expire(set, r->args[i], now_ms, &error) < 0) {
+			statedb_rollback(db);
 			fprintf(stderr, "tocsind: --silence expire: %s\n", error);
 			free(error);
+			status = CLI_EXIT_FAILED;
+		} else if (record_change(db, set, audit, "silence.expire", r->args[i]) < 0) {
 			status = CLI_EXIT_FAILED;
 		}
 	}
@@ -422,6 +459,7 @@ static int run_action(const struct cli_request *r)
 	struct config *cfg = daemon_load_config(&r->opts, &error);
 	struct statedb *db = NULL;
 	struct silence_set *set = NULL;
+	struct audit *audit = NULL;
 	int64_t now_ms = wall_clock_ms();
 	int status = CLI_EXIT_FAILED;
 
@@ -439,15 +477,24 @@ static int run_action(const struct cli_request *r)
 		fprintf(stderr, "tocsind: %s\n", error);
 		goto done;
 	}
+	/* Changes are recorded in the audit trail; listing is not. */
+	if (strcmp(r->action, "list") != 0) {
+		audit = audit_open(db, &error);
+		if (audit == NULL) {
+			fprintf(stderr, "tocsind: %s\n", error);
+			goto done;
+		}
+	}
 	if (strcmp(r->action, "add") == 0)
-		status = run_add(set, r, now_ms);
+		status = run_add(db, set, audit, r, now_ms);
 	else if (strcmp(r->action, "expire") == 0)
-		status = run_expire(set, r, now_ms);
+		status = run_expire(db, set, audit, r, now_ms);
 	else
 		status = run_list(set, r, now_ms);
 
 done:
 	free(error);
+	audit_close(audit);
 	silence_set_free(set);
 	statedb_close(db);
 	config_free(cfg);

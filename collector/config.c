@@ -7,6 +7,7 @@
 #include "collector/config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,6 +176,9 @@ void config_free(struct config *cfg)
 	cfg_strv_free(cfg->rule_files);
 	free(cfg->state_dir);
 	alerting_config_free(cfg->alerting);
+	for (size_t i = 0; i < cfg->api_token_count; i++)
+		free(cfg->api_tokens[i].name);
+	free(cfg->api_tokens);
 	free(cfg);
 }
 
@@ -993,6 +997,109 @@ static void config_read_probes(struct cfg_map *root, struct config *c,
 		config_read_probe(&seq, i, c, d);
 }
 
+/* Decodes 64 hex digits into out; false when text is anything else. */
+static bool config_parse_sha256(const char *text, unsigned char out[CONFIG_API_SHA256_SIZE])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	if (strlen(text) != 2 * CONFIG_API_SHA256_SIZE)
+		return false;
+	for (size_t i = 0; i < CONFIG_API_SHA256_SIZE; i++) {
+		const char *hi = strchr(digits, tolower((unsigned char)text[2 * i]));
+		const char *lo = strchr(digits, tolower((unsigned char)text[2 * i + 1]));
+
+		if (text[2 * i] == '\0' || text[2 * i + 1] == '\0' || hi == NULL || lo == NULL)
+			return false;
+		out[i] = (unsigned char)((hi - digits) << 4 | (lo - digits));
+	}
+	return true;
+}
+
+/* One item of api.tokens: {name, sha256, role}. Returns false when it is invalid. */
+static bool config_read_api_token(struct cfg_map *m, const struct config *c,
+				  struct config_api_token *t)
+{
+	char quoted[CFG_QUOTE_SIZE];
+	char *text = NULL;
+	bool valid = true;
+
+	if (cfg_get_string(m, "name", &t->name) != 1) {
+		cfg_error(m, NULL, "name: missing; give each token a name for the logs");
+		valid = false;
+	} else if (t->name[0] == '\0') {
+		cfg_error(m, "name", "is empty; give each token a name for the logs");
+		valid = false;
+	}
+	for (size_t i = 0; valid && i < c->api_token_count; i++) {
+		if (strcmp(c->api_tokens[i].name, t->name) == 0) {
+			cfg_error(m, "name", "%s is used by another token; names must be unique",
+				  cfg_quote(t->name, quoted, sizeof quoted));
+			valid = false;
+		}
+	}
+	if (cfg_get_string(m, "sha256", &text) != 1) {
+		cfg_error(m, NULL,
+			  "sha256: missing; set it to the SHA-256 of the token in hex, as printed "
+			  "by: printf %%s TOKEN | sha256sum");
+		valid = false;
+	} else if (!config_parse_sha256(text, t->sha256)) {
+		cfg_error(m, "sha256",
+			  "%s is not 64 hex digits; set it to the output of: printf %%s TOKEN | "
+			  "sha256sum",
+			  cfg_quote(text, quoted, sizeof quoted));
+		valid = false;
+	}
+	free(text);
+	text = NULL;
+	t->role = CONFIG_API_ROLE_READ;
+	if (cfg_get_string(m, "role", &text) == 1) {
+		if (strcmp(text, "admin") == 0) {
+			t->role = CONFIG_API_ROLE_ADMIN;
+		} else if (strcmp(text, "read") != 0) {
+			cfg_error(m, "role", "%s is not a role (accepted: admin, read)",
+				  cfg_quote(text, quoted, sizeof quoted));
+			valid = false;
+		}
+	}
+	free(text);
+	return valid;
+}
+
+/*
+ * api: {tokens: [{name: ops, sha256: HEX, role: admin}]}. Only the digest is stored, so
+ * the config file never holds a usable token.
+ */
+static void config_read_api(struct cfg_map *root, struct config *c)
+{
+	struct cfg_map api;
+	struct cfg_seq seq;
+
+	if (cfg_get_map(root, "api", &api) != 1) {
+		cfg_map_finish(&api);
+		return;
+	}
+	if (cfg_get_seq(&api, "tokens", &seq) == 1) {
+		c->api_tokens = xcalloc(cfg_seq_count(&seq) + 1, sizeof(*c->api_tokens));
+		for (size_t i = 0; i < cfg_seq_count(&seq); i++) {
+			struct config_api_token t = {0};
+			struct cfg_map m;
+
+			if (cfg_seq_map(&seq, i, &m) != 1) {
+				cfg_seq_error(&seq, i,
+					      "expected a mapping {name: NAME, sha256: HEX, role: "
+					      "admin|read}");
+				continue;
+			}
+			if (config_read_api_token(&m, c, &t))
+				c->api_tokens[c->api_token_count++] = t;
+			else
+				free(t.name);
+			cfg_map_finish(&m);
+		}
+	}
+	cfg_map_finish(&api);
+}
+
 static struct config *config_load(struct cfg *parsed, char **errors)
 {
 	struct config *c = config_new_defaults(cfg_file_name(parsed));
@@ -1004,6 +1111,7 @@ static struct config *config_load(struct cfg *parsed, char **errors)
 		config_read_globals(&root, c, &defaults);
 		config_read_probes(&root, c, &defaults);
 		c->alerting = alerting_config_read(&root);
+		config_read_api(&root, c);
 	}
 	cfg_map_finish(&root);
 	c->hash = cfg_source_hash(parsed);

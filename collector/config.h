@@ -68,6 +68,19 @@ struct config_probe {
 	struct config_discovery *discovery; /* a template: not run itself, NULL otherwise */
 };
 
+enum config_api_role {
+	CONFIG_API_ROLE_READ,  /* may read: every request without a token may too */
+	CONFIG_API_ROLE_ADMIN, /* may also write: POST and DELETE */
+};
+
+/* A bearer token of the HTTP API, stored as the SHA-256 of the token text. */
+#define CONFIG_API_SHA256_SIZE 32
+struct config_api_token {
+	char *name;
+	unsigned char sha256[CONFIG_API_SHA256_SIZE];
+	enum config_api_role role;
+};
+
 struct config {
 	char *source;      /* file name, or "<embedded>" */
 	char *listen_host; /* "127.0.0.1", "::1" */
@@ -92,6 +105,9 @@ struct config {
 	uint64_t hash;                   /* of the source text */
 	/* The `alerting:` section, NULL when absent. */
 	struct alerting_config *alerting;
+	/* The `api:` section's tokens; none means the API rejects every write. */
+	struct config_api_token *api_tokens;
+	size_t api_token_count;
 };
 
 /* Embedded default config text (etc/tocsin.yml compiled in). */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "alerter/alerter.h"
+#include "collector/audit.h"
 #include "collector/config.h"
 #include "collector/discovery.h"
 #include "collector/evaluator.h"
@@ -30,6 +31,8 @@
 #include "collector/store.h"
 #include "collector/window.h"
 #include "collector/xalloc.h"
+#include "web/api.h"
+#include "web/graph.h"
 #include "web/http.h"
 
 struct daemon {
@@ -41,11 +44,14 @@ struct daemon {
 	struct scheduler *sched;
 	struct selfmon *mon;
 	struct http_server *http;
+	struct graph *graph; /* NULL when its worker could not start */
 	struct discovery *disc;
 	struct window_store *ws;
 	struct statedb *db;
+	struct audit *audit; /* NULL without the state database */
 	struct evaluator *ev;
 	struct alerter *al;
+	struct api *api;
 	struct rule_set *next_rules; /* loaded with the config, applied after it */
 	struct event *sig_term;
 	struct event *sig_int;
@@ -193,6 +199,8 @@ static int rebind_http(struct daemon *d, struct config *next)
 	}
 	http_server_free(d->http);
 	d->http = srv;
+	graph_route(d->graph, srv);
+	api_attach(d->api, srv);
 	selfmon_set_sources(d->mon, d->store, d->sched, d->http);
 	log_notice("daemon", NULL, "now listening on http://%s%s%s:%u/",
 		   strchr(next->listen_host, ':') ? "[" : "", next->listen_host,
@@ -200,7 +208,17 @@ static int rebind_http(struct daemon *d, struct config *next)
 	return 0;
 }
 
-static void reload(struct daemon *d)
+/* Hands a rejected reload's errors to the API's caller, or frees them after a SIGHUP. */
+static void pass_errors(char **out, char *errors)
+{
+	if (out != NULL)
+		*out = errors;
+	else
+		free(errors);
+}
+
+/* Returns 0, or -1 with the reasons in *errors_out when it is not NULL. */
+static int reload(struct daemon *d, char **errors_out)
 {
 	char *errors = NULL;
 	struct config *next;
@@ -213,8 +231,9 @@ static void reload(struct daemon *d)
 		log_errors("reload rejected", errors);
 		log_error("config", NULL, "reload rejected; still running the previous config");
 		selfmon_config_loaded(d->mon, false, 0);
-		free(errors);
-		return;
+		audit_config_rejected(d->audit, "signal", d->opts->config_path, errors);
+		pass_errors(errors_out, errors);
+		return -1;
 	}
 	rules = load_rules(next, &errors);
 	if (rules == NULL) {
@@ -223,21 +242,29 @@ static void reload(struct daemon *d)
 			  "reload rejected: a rule file is invalid; still running the previous "
 			  "config and rules");
 		selfmon_config_loaded(d->mon, false, 0);
-		free(errors);
+		audit_config_rejected(d->audit, "signal", d->opts->config_path, errors);
+		pass_errors(errors_out, errors);
 		config_free(next);
-		return;
+		return -1;
 	}
 
 	keep_resource_settings(next, d->cfg);
 	if (rebind_http(d, next) < 0) {
+		char *error = xasprintf("listen: cannot listen on %s port %u", next->listen_host,
+					next->listen_port);
+
 		log_error("config", NULL, "reload rejected; still running the previous config");
 		selfmon_config_loaded(d->mon, false, 0);
+		audit_config_rejected(d->audit, "signal", d->opts->config_path, error);
+		pass_errors(errors_out, error);
 		config_free(next);
 		rules_free(rules);
-		return;
+		return -1;
 	}
 	if (!d->opts->log_level_set && next->log_level_set)
 		log_set_level(next->log_level);
+	audit_config_loaded(d->audit, "signal", "config.reload", d->opts->config_path, d->cfg,
+			    evaluator_rules(d->ev), next, rules);
 	{
 		struct config *old = d->cfg;
 
@@ -252,6 +279,13 @@ static void reload(struct daemon *d)
 	selfmon_config_loaded(d->mon, true, next->hash);
 	log_notice("daemon", NULL, "reload done: %zu probes, %zu rules",
 		   scheduler_probe_count(d->sched), rules_count(rules));
+	return 0;
+}
+
+/* POST /api/v1/reload. */
+static int reload_for_api(void *arg, char **errors)
+{
+	return reload(arg, errors);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -260,7 +294,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		reload(d);
+		reload(d, NULL);
 		return;
 	}
 	log_notice("daemon", NULL, "received %s; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -369,7 +403,12 @@ static int daemon_start(struct daemon *d)
 			log_error("daemon", NULL, "%s; alert states will not survive a restart",
 				  error != NULL ? error : "cannot open the state database");
 			free(error);
+		} else if ((d->audit = audit_open(d->db, &error)) == NULL) {
+			log_error("audit", NULL, "%s; config changes are not recorded", error);
+			free(error);
 		}
+		audit_config_loaded(d->audit, "tocsind", "config.load", d->opts->config_path, NULL,
+				    NULL, d->cfg, d->next_rules);
 	}
 	start_alerter(d);
 	d->ev = evaluator_new(d->base, d->reg, d->store, d->ws, d->db);
@@ -382,6 +421,26 @@ static int daemon_start(struct daemon *d)
 				  refresh_metrics, d);
 	if (d->http == NULL)
 		return -1;
+	d->graph = graph_new(
+	    d->base,
+	    &(struct graph_options){.reg = d->reg, .ev = d->ev, .rrdcached = d->cfg->rrdcached});
+	graph_route(d->graph, d->http);
+	{
+		struct api_sources api = {
+		    .base = d->base,
+		    .cfg = &d->cfg,
+		    .reg = d->reg,
+		    .ws = d->ws,
+		    .sched = d->sched,
+		    .ev = d->ev,
+		    .al = d->al,
+		    .reload = reload_for_api,
+		    .reload_arg = d,
+		};
+
+		d->api = api_new(&api);
+		api_attach(d->api, d->http);
+	}
 	selfmon_set_sources(d->mon, d->store, d->sched, d->http);
 	selfmon_config_loaded(d->mon, true, d->cfg->hash);
 
@@ -447,11 +506,14 @@ static int daemon_stop(struct daemon *d)
 		/* NOTE: the writer thread may be inside librrd; exit without joining it. */
 		return -1;
 	}
+	graph_free(d->graph);
 	http_server_free(d->http);
+	api_free(d->api);
 	scheduler_free(d->sched);
 	evaluator_free(d->ev);
 	alerter_free(d->al);
 	rules_free(d->next_rules);
+	audit_close(d->audit);
 	statedb_close(d->db);
 	discovery_free(d->disc);
 	selfmon_free(d->mon);

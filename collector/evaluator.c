@@ -764,6 +764,8 @@ static void eval_rule(struct evaluator *ev, struct ev_group *g, struct ev_rule *
 	if (expr_eval(r->rule->expr, &src, now_ms, &res) < 0) {
 		rule_failed(ev, g, r, res.error != NULL ? res.error : "evaluation error", now_ms);
 		expr_result_free(&res);
+		r->last_eval_ms = now_ms;
+		r->last_duration_s = (double)(mono_ns() - start) / 1e9;
 		return;
 	}
 	throttle_ok(&r->error_log, NULL);
@@ -1218,4 +1220,37 @@ void evaluator_free(struct evaluator *ev)
 	ev_labels_free(&ev->external);
 	free(ev->pending);
 	free(ev);
+}
+
+bool evaluator_group_status(const struct evaluator *ev, size_t group,
+			    struct evaluator_group_status *out)
+{
+	const struct ev_group *g;
+
+	if (group >= ev->group_count)
+		return false;
+	g = &ev->groups[group];
+	out->interval_ms = g->interval_ms;
+	out->last_eval_ms = g->last_eval_ms;
+	out->last_duration_s = g->last_duration_s;
+	out->iterations = g->iterations;
+	out->missed = g->missed;
+	out->failures = g->failures;
+	return true;
+}
+
+bool evaluator_rule_status(const struct evaluator *ev, size_t group, size_t rule,
+			   struct evaluator_rule_status *out)
+{
+	const struct ev_rule *r;
+
+	if (group >= ev->group_count || rule >= ev->groups[group].rule_count)
+		return false;
+	r = &ev->groups[group].rules[rule];
+	out->last_eval_ms = r->last_eval_ms;
+	out->last_duration_s = r->last_duration_s;
+	out->last_error = r->last_error;
+	out->failures = r->failures;
+	out->instance_count = r->count;
+	return true;
 }

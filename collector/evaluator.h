@@ -94,6 +94,30 @@ void evaluator_alerts(const struct evaluator *ev, evaluator_alert_fn *fn, void *
 const struct rule_set *evaluator_rules(const struct evaluator *ev);
 const struct slo_state *evaluator_slo(const struct evaluator *ev, size_t index);
 
+/* The last evaluation of a group of evaluator_rules(), for the API. */
+struct evaluator_group_status {
+	int64_t interval_ms;
+	int64_t last_eval_ms; /* 0 before the first evaluation */
+	double last_duration_s;
+	uint64_t iterations, missed, failures;
+};
+/* The last evaluation of one rule; last_error is NULL when it succeeded. */
+struct evaluator_rule_status {
+	int64_t last_eval_ms; /* 0 before the first evaluation; failed ones count */
+	double last_duration_s;
+	const char *last_error; /* valid until the rule's next evaluation */
+	uint64_t failures;
+	size_t instance_count; /* alert instances the rule holds (any state) */
+};
+/*
+ * Fill *out for group `group` (and its rule `rule`) of evaluator_rules(), indexes in file
+ * order, and return true; false when an index is out of range.
+ */
+bool evaluator_group_status(const struct evaluator *ev, size_t group,
+			    struct evaluator_group_status *out);
+bool evaluator_rule_status(const struct evaluator *ev, size_t group, size_t rule,
+			   struct evaluator_rule_status *out);
+
 uint64_t evaluator_failures_total(const struct evaluator *ev);
 void evaluator_stop(struct evaluator *ev);
 

@@ -124,6 +124,20 @@ void expr_free(struct expr *e);
 /* Type of the expression's value: scalar, instant vector, range vector or string. */
 enum expr_type expr_result_type(const struct expr *e);
 
+/* A bare selector: the API lists series by it and reads range selectors' samples. */
+struct expr_selector {
+	const struct expr_matcher *matchers; /* the metric name, when given, first */
+	size_t count;
+	int64_t range_ms; /* 0 for an instant selector */
+	int64_t offset_ms;
+};
+
+/*
+ * Fills *out and returns true when the whole expression is one selector ("up{job="a"}" or
+ * "up[5m] offset 1m"); returns false for anything else. The matchers belong to e.
+ */
+bool expr_as_selector(const struct expr *e, struct expr_selector *out);
+
 /*
  * Longest span of history the expression reads back from the evaluation time: the
  * largest range (or the lookback for instant selectors) plus its offset. Size the

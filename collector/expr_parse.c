@@ -1028,6 +1028,19 @@ enum expr_type expr_result_type(const struct expr *e)
 	return e->root->type;
 }
 
+bool expr_as_selector(const struct expr *e, struct expr_selector *out)
+{
+	const struct expr_node *n = e->root;
+
+	if (n->kind != EXPR_NODE_SELECTOR)
+		return false;
+	out->matchers = n->matchers;
+	out->count = n->matcher_count;
+	out->range_ms = n->range_ms;
+	out->offset_ms = n->offset_ms;
+	return true;
+}
+
 static int64_t node_history(const struct expr_node *n)
 {
 	int64_t h = 0;

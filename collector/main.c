@@ -9,6 +9,7 @@
 
 #include "autoconf.h"
 #include "alerter/silence_cli.h"
+#include "collector/audit_cli.h"
 #include "collector/config.h"
 #include "collector/daemon.h"
 #include "collector/log.h"
@@ -47,6 +48,8 @@ static void usage(FILE *out)
 	    "errors); SIGTERM and SIGINT stop probes, flush archives and exit.\n"
 	    "\n");
 	silence_cli_usage(out);
+	fprintf(out, "\n");
+	audit_cli_usage(out);
 }
 
 /* Counts the groups, rules and SLOs that came from `file`. */
@@ -165,9 +168,12 @@ int main(int argc, char **argv)
 	bool test_rule_files = false;
 	int c;
 
-	/* The --silence actions have options of their own, so they parse the whole line. */
+	/* The --silence and --audit actions have options of their own, so they parse the whole
+	 * line. */
 	if (silence_cli_requested(argc, argv))
 		return silence_cli_main(argc, argv);
+	if (audit_cli_requested(argc, argv))
+		return audit_cli_main(argc, argv);
 	while ((c = getopt_long(argc, argv, "c:t1l:d:L:Vh", options, NULL)) != -1) {
 		switch (c) {
 		case 'c':

@@ -60,6 +60,12 @@ struct sched_probe {
 	struct throttle duplicate_log;
 	char failure_status[32]; /* of the last failed run, "" before the first failure */
 	char failure_reason[256];
+	/* The last finished run, for the API: wall-clock times, 0 before the first. */
+	int64_t last_run_ms;
+	int64_t last_change_ms; /* when the health state last changed, unknown -> up included */
+	double last_duration_s;
+	char last_status[32];
+	char last_reason[256];
 
 	struct series **owned; /* every series this probe writes */
 	size_t owned_count;
@@ -378,6 +384,13 @@ static void commit_run(evutil_socket_t fd, short what, void *arg)
 		p->failures++;
 	if (health_update(&p->health, ok) && before != HEALTH_UNKNOWN)
 		p->state_changes++;
+	if (p->health.state != before)
+		p->last_change_ms = wall_ms;
+	p->last_run_ms = wall_ms;
+	p->last_duration_s = probe_run_duration_seconds(run);
+	snprintf(p->last_status, sizeof(p->last_status), "%s",
+		 probe_status_info(probe_run_status(run))->name);
+	snprintf(p->last_reason, sizeof(p->last_reason), "%s", probe_run_reason(run));
 
 	if (!p->retired) {
 		emit_own_metrics(p, run, ok);
@@ -739,4 +752,31 @@ size_t scheduler_probe_count(const struct scheduler *sched)
 uint64_t scheduler_samples_total(const struct scheduler *sched)
 {
 	return sched->samples_total;
+}
+
+bool scheduler_probe_info(const struct scheduler *sched, size_t index,
+			  struct scheduler_probe_info *out)
+{
+	const struct sched_probe *p;
+
+	if (index >= sched->probe_count)
+		return false;
+	p = sched->probes[index];
+	memset(out, 0, sizeof(*out));
+	out->name = p->name;
+	out->type = p->type->name;
+	out->target = p->type->target != NULL ? p->type->target(p->state) : NULL;
+	out->interval_ms = p->interval_ms;
+	out->timeout_ms = p->timeout_ms;
+	out->labels = p->labels;
+	out->label_count = p->label_count;
+	out->state = p->health.state;
+	out->runs = p->runs;
+	out->failures = p->failures;
+	out->last_run_ms = p->last_run_ms;
+	out->last_change_ms = p->last_change_ms;
+	out->last_duration_s = p->last_duration_s;
+	out->last_status = p->last_run_ms != 0 ? p->last_status : NULL;
+	out->last_reason = p->last_run_ms != 0 ? p->last_reason : NULL;
+	return true;
 }

@@ -14,6 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "collector/health.h"
+#include "collector/series.h"
+
 struct config;
 struct event_base;
 struct probe_run;
@@ -64,5 +67,32 @@ void scheduler_free(struct scheduler *sched);
 
 size_t scheduler_probe_count(const struct scheduler *sched);
 uint64_t scheduler_samples_total(const struct scheduler *sched);
+
+/* A running probe as the API shows it. Strings belong to the scheduler. */
+struct scheduler_probe_info {
+	const char *name;
+	const char *type;
+	const char *target; /* as log lines show it (no credentials), or NULL */
+	uint64_t interval_ms;
+	uint64_t timeout_ms;
+	const struct label *labels; /* user labels, sorted by name */
+	size_t label_count;
+	enum health_state state;
+	uint64_t runs;
+	uint64_t failures;
+	int64_t last_run_ms;     /* wall-clock end of the last run, 0 before the first */
+	int64_t last_change_ms;  /* when the health state last changed, 0 never */
+	double last_duration_s;  /* of the last run */
+	const char *last_status; /* probe status name of the last run, NULL before it */
+	const char *last_reason; /* its detail, "" when none, NULL before the first run */
+};
+
+/*
+ * Fills *out with probe number `index` (0 to scheduler_probe_count() - 1, in config
+ * order) and returns true, or returns false past the end. The pointers stay valid until
+ * the next scheduler_apply() or turn of the loop.
+ */
+bool scheduler_probe_info(const struct scheduler *sched, size_t index,
+			  struct scheduler_probe_info *out);
 
 #endif

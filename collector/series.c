@@ -158,6 +158,20 @@ static size_t family_index(const struct series_registry *reg, const char *name, 
 	return lo;
 }
 
+const char *series_type_name(enum metric_type type)
+{
+	switch (type) {
+	case METRIC_COUNTER:
+		return "counter";
+	case METRIC_HISTOGRAM:
+		return "histogram";
+	case METRIC_GAUGE:
+	case METRIC_INFO:
+		break;
+	}
+	return "gauge";
+}
+
 static struct series_family *family_get(struct series_registry *reg, const struct metric_desc *desc)
 {
 	bool found;
@@ -173,9 +187,8 @@ static struct series_family *family_get(struct series_registry *reg, const struc
 			log_error("series", NULL,
 				  "metric %s is emitted both as %s and as %s; keeping %s and "
 				  "dropping the others",
-				  desc->name, fam->type == METRIC_COUNTER ? "counter" : "gauge",
-				  desc->type == METRIC_COUNTER ? "counter" : "gauge",
-				  fam->type == METRIC_COUNTER ? "counter" : "gauge");
+				  desc->name, series_type_name(fam->type),
+				  series_type_name(desc->type), series_type_name(fam->type));
 			return NULL;
 		}
 		return fam;

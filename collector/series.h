@@ -17,6 +17,9 @@ enum metric_type {
 	/* A gauge whose value is always 1 and whose labels carry text (a version, the last
 	 * failure's reason): exported as a gauge, never archived. */
 	METRIC_INFO,
+	/* One of the three families of a histogram, NAME_bucket (with `le`), NAME_count and
+	 * NAME_sum, all with this type and the same help: exported as one histogram NAME. */
+	METRIC_HISTOGRAM,
 };
 
 /* A metric's static description; probes keep these as `static const` tables. */
@@ -93,6 +96,9 @@ struct series_family *series_registry_family(const struct series_registry *reg, 
 /* Exposition-format name rules: [a-zA-Z_:][a-zA-Z0-9_:]* and [a-zA-Z_][a-zA-Z0-9_]*. */
 bool series_valid_metric_name(const char *name);
 bool series_valid_label_name(const char *name);
+
+/* The type's name in the exposition format ("counter", "gauge" or "histogram"). */
+const char *series_type_name(enum metric_type type);
 
 /* Value of a label, or NULL. */
 const char *series_label(const struct series *s, const char *name);

@@ -525,7 +525,7 @@ static size_t build_create_args(const struct store *st, const struct store_file 
 
 	/* DDERIVE, not DERIVE: counters such as CPU seconds are fractional, and DERIVE
 	 * rejects any value that is not an integer. Minimum 0 turns a reset into unknown. */
-	if (f->type == METRIC_COUNTER) {
+	if (f->type == METRIC_COUNTER || f->type == METRIC_HISTOGRAM) {
 		snprintf(args[n++], STORE_CREATE_ARG_SIZE, "DS:%s:DDERIVE:%" PRIu32 ":0:U",
 			 STORE_DS_NAME, f->heartbeat_s);
 	} else {

@@ -222,19 +222,34 @@ static bool family_has_exported_series(const struct series_family *family)
 	return false;
 }
 
-/* A family without help text gets no HELP line, as the format allows. */
+/*
+ * A family without help text gets no HELP line, as the format allows. A histogram's three
+ * families sort as NAME_bucket, NAME_count, NAME_sum and so follow each other: the header
+ * names the histogram once, before its buckets.
+ */
 static void write_family_header(struct writer *w, const struct series_family *family)
 {
+	size_t name_length = strlen(family->name);
+	static const char bucket[] = "_bucket";
+
+	if (family->type == METRIC_HISTOGRAM) {
+		if (name_length <= sizeof(bucket) - 1 ||
+		    strcmp(family->name + name_length - (sizeof(bucket) - 1), bucket) != 0)
+			return;
+		name_length -= sizeof(bucket) - 1;
+	}
 	if (family->help != NULL && family->help[0] != '\0') {
 		writer_add_string(w, "# HELP ");
-		writer_add_string(w, family->name);
+		writer_add(w, family->name, name_length);
 		writer_add_char(w, ' ');
 		write_escaped(w, family->help, false);
 		writer_add_char(w, '\n');
 	}
 	writer_add_string(w, "# TYPE ");
-	writer_add_string(w, family->name);
-	writer_add_string(w, family->type == METRIC_COUNTER ? " counter\n" : " gauge\n");
+	writer_add(w, family->name, name_length);
+	writer_add_char(w, ' ');
+	writer_add_string(w, series_type_name(family->type));
+	writer_add_char(w, '\n');
 }
 
 static void write_sample(struct writer *w, const char *name, size_t name_length,

@@ -46,6 +46,7 @@ struct http_route {
 	void (*handler)(struct evhttp_request *req, void *arg);
 	void *arg;
 	const char *description; /* text on the index page, NULL for routes of other modules */
+	bool prefix;             /* matches every path that starts with `path` */
 };
 
 struct http_server {
@@ -157,13 +158,26 @@ static void handle_index(struct evhttp_request *req, void *arg)
 	http_send_reply(req, HTTP_OK, "OK");
 }
 
+/* An exact route wins over a prefix route; among prefix routes the longest prefix wins. */
 static const struct http_route *find_route(const struct http_server *srv, const char *path)
 {
+	const struct http_route *best = NULL;
+	size_t best_length = 0;
+
 	for (size_t i = 0; i < srv->route_count; i++) {
-		if (strcmp(srv->routes[i].path, path) == 0)
-			return &srv->routes[i];
+		const struct http_route *route = &srv->routes[i];
+		size_t length = strlen(route->path);
+
+		if (!route->prefix) {
+			if (strcmp(route->path, path) == 0)
+				return route;
+		} else if (strncmp(route->path, path, length) == 0 &&
+			   (best == NULL || length > best_length)) {
+			best = route;
+			best_length = length;
+		}
 	}
-	return NULL;
+	return best;
 }
 
 /*
@@ -201,12 +215,12 @@ static void dispatch(struct evhttp_request *req, void *arg)
 
 static void add_route(struct http_server *srv, const char *path,
 		      void (*handler)(struct evhttp_request *req, void *arg), void *arg,
-		      const char *description)
+		      const char *description, bool prefix)
 {
 	struct http_route *route;
 
 	for (size_t i = 0; i < srv->route_count; i++) {
-		if (strcmp(srv->routes[i].path, path) == 0) {
+		if (strcmp(srv->routes[i].path, path) == 0 && srv->routes[i].prefix == prefix) {
 			log_warn("http", NULL,
 				 "route %s is registered twice, so the later handler replaces the "
 				 "earlier one",
@@ -225,12 +239,19 @@ static void add_route(struct http_server *srv, const char *path,
 	route->handler = handler;
 	route->arg = arg;
 	route->description = description;
+	route->prefix = prefix;
 }
 
 void http_server_route(struct http_server *srv, const char *path,
 		       void (*handler)(struct evhttp_request *req, void *arg), void *arg)
 {
-	add_route(srv, path, handler, arg, NULL);
+	add_route(srv, path, handler, arg, NULL, false);
+}
+
+void http_server_route_prefix(struct http_server *srv, const char *prefix,
+			      void (*handler)(struct evhttp_request *req, void *arg), void *arg)
+{
+	add_route(srv, prefix, handler, arg, NULL, true);
 }
 
 static const char *bind_hint(int err)
@@ -383,9 +404,10 @@ struct http_server *http_server_new(struct event_base *base, const char *host, u
 	evhttp_set_allowed_methods(srv->http, HTTP_ALLOWED_METHODS);
 	evhttp_set_gencb(srv->http, dispatch, srv);
 
-	add_route(srv, "/", handle_index, srv, "this list");
-	add_route(srv, "/healthz", handle_healthz, srv, "liveness check, answers \"ok\"");
-	add_route(srv, "/metrics", handle_metrics, srv, "metrics in the Prometheus text format");
+	add_route(srv, "/", handle_index, srv, "this list", false);
+	add_route(srv, "/healthz", handle_healthz, srv, "liveness check, answers \"ok\"", false);
+	add_route(srv, "/metrics", handle_metrics, srv, "metrics in the Prometheus text format",
+		  false);
 
 	if (!bind_socket(srv, host, port)) {
 		http_server_free(srv);

@@ -27,6 +27,13 @@ struct http_server *http_server_new(struct event_base *base, const char *host, u
 void http_server_route(struct http_server *srv, const char *path,
 		       void (*handler)(struct evhttp_request *req, void *arg), void *arg);
 /*
+ * Registers a handler for every path that starts with `prefix` ("/api/v1/"). Exact routes
+ * win over prefix routes, and a longer prefix wins over a shorter one. The handler reads
+ * the full path from the request's URI.
+ */
+void http_server_route_prefix(struct http_server *srv, const char *prefix,
+			      void (*handler)(struct evhttp_request *req, void *arg), void *arg);
+/*
  * Sends the reply with the request's output buffer as its body. For a HEAD request the body
  * is dropped, because libevent 2.1 would write it after the headers and so corrupt the next
  * response on a keep-alive connection. Route handlers should reply through this function.

@@ -360,6 +360,35 @@ static void registry_families_contiguous(void **state)
 	series_registry_free(reg);
 }
 
+/* A histogram's three families render as one: HELP and TYPE once, under its own name. */
+static void registry_histogram_one_header(void **state)
+{
+	static const struct metric_desc bucket = {"req_seconds_bucket", "Request time.",
+						  METRIC_HISTOGRAM};
+	static const struct metric_desc count = {"req_seconds_count", "Request time.",
+						 METRIC_HISTOGRAM};
+	static const struct metric_desc sum = {"req_seconds_sum", "Request time.",
+					       METRIC_HISTOGRAM};
+	struct series_registry *reg = series_registry_new();
+	struct label le[2] = {{"le", "0.5"}, {"le", "+Inf"}};
+	char *body;
+
+	(void)state;
+	series_set(series_intern(reg, &bucket, &le[0], 1), 3, 1000);
+	series_set(series_intern(reg, &bucket, &le[1], 1), 4, 1000);
+	series_set(series_intern(reg, &count, NULL, 0), 4, 1000);
+	series_set(series_intern(reg, &sum, NULL, 0), 1.5, 1000);
+	body = rendered_registry(reg);
+	assert_string_equal(body, "# HELP req_seconds Request time.\n"
+				  "# TYPE req_seconds histogram\n"
+				  "req_seconds_bucket{le=\"0.5\"} 3\n"
+				  "req_seconds_bucket{le=\"+Inf\"} 4\n"
+				  "req_seconds_count 4\n"
+				  "req_seconds_sum 1.5\n");
+	free(body);
+	series_registry_free(reg);
+}
+
 static void registry_samples_escaped(void **state)
 {
 	static const char *fragments[] = {
@@ -970,6 +999,7 @@ int main(void)
 	    cmocka_unit_test(label_name_validation),
 	    cmocka_unit_test(registry_families_contiguous),
 	    cmocka_unit_test(registry_samples_escaped),
+	    cmocka_unit_test(registry_histogram_one_header),
 	    cmocka_unit_test(registry_stale_series_omitted),
 	    cmocka_unit_test(registry_empty_renders_nothing),
 	    cmocka_unit_test(registry_large_renders_every_series),
