@@ -23,6 +23,8 @@
 
 /* Evaluations an inactive instance is kept for, so that flap detection sees its history. */
 #define EV_FORGET_EVALUATIONS ALERT_FLAP_HISTORY
+/* Transitions of one evaluation logged one by one; the rest are counted in one line. */
+#define EV_LOGGED_TRANSITIONS 20
 /* Evaluations a recorded series may be missing before it is removed from memory. */
 #define EV_STALE_FORGET_EVALS 5
 
@@ -464,6 +466,10 @@ void ev_record_change(struct evaluator *ev, const struct ev_rule *r, struct ev_i
 		t.id = ++ev->local_transition_id;
 	p->t = t;
 
+	/* A storm of changes (10,000 alerts of one rule at once) logs the first few and a
+	 * count, not a line each. */
+	if (ev->pending_count > EV_LOGGED_TRANSITIONS)
+		return;
 	log_info("evaluator", NULL, "alert %s %s -> %s%s%s fingerprint=%016llx value=%g%s", r->key,
 		 alert_state_name(c->from_state), alert_state_name(c->to_state),
 		 r->threshold ? " level " : "", r->threshold ? alert_level_name(c->to_level) : "",
@@ -472,6 +478,11 @@ void ev_record_change(struct evaluator *ev, const struct ev_rule *r, struct ev_i
 
 void ev_deliver_pending(struct evaluator *ev)
 {
+	if (ev->pending_count > EV_LOGGED_TRANSITIONS)
+		log_info("evaluator", NULL,
+			 "%zu more alert transitions in this evaluation were not "
+			 "logged one by one",
+			 ev->pending_count - EV_LOGGED_TRANSITIONS);
 	for (size_t k = 0; k < ev->pending_count; k++) {
 		struct ev_pending *p = &ev->pending[k];
 
