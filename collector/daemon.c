@@ -34,6 +34,7 @@
 #include "web/api.h"
 #include "web/graph.h"
 #include "web/http.h"
+#include "web/static.h"
 
 struct daemon {
 	const struct daemon_options *opts;
@@ -201,6 +202,7 @@ static int rebind_http(struct daemon *d, struct config *next)
 	d->http = srv;
 	graph_route(d->graph, srv);
 	api_attach(d->api, srv);
+	static_route(srv);
 	selfmon_set_sources(d->mon, d->store, d->sched, d->http);
 	log_notice("daemon", NULL, "now listening on http://%s%s%s:%u/",
 		   strchr(next->listen_host, ':') ? "[" : "", next->listen_host,
@@ -425,6 +427,7 @@ static int daemon_start(struct daemon *d)
 	    d->base,
 	    &(struct graph_options){.reg = d->reg, .ev = d->ev, .rrdcached = d->cfg->rrdcached});
 	graph_route(d->graph, d->http);
+	static_route(d->http);
 	{
 		struct api_sources api = {
 		    .base = d->base,

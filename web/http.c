@@ -221,10 +221,13 @@ static void add_route(struct http_server *srv, const char *path,
 
 	for (size_t i = 0; i < srv->route_count; i++) {
 		if (strcmp(srv->routes[i].path, path) == 0 && srv->routes[i].prefix == prefix) {
-			log_warn("http", NULL,
-				 "route %s is registered twice, so the later handler replaces the "
-				 "earlier one",
-				 path);
+			/* A built-in route (one with a description, such as the endpoint list at
+			 * /) may be replaced on purpose: the dashboard takes over /. */
+			if (srv->routes[i].description == NULL)
+				log_warn("http", NULL,
+					 "route %s is registered twice, so the later handler "
+					 "replaces the earlier one",
+					 path);
 			route = &srv->routes[i];
 			route->handler = handler;
 			route->arg = arg;

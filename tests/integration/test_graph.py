@@ -249,6 +249,28 @@ def test_graph_through_rrdcached(daemon_factory, tmp_path, listener, rrdcached):
     assert png_size(body) == (800, 300)
 
 
+def test_full_queue_is_503(graph_daemon):
+    """40 distinct large renders at once: 16 wait, one renders, the rest are rejected."""
+    results = []
+
+    def request(i):
+        results.append(get(graph_daemon, {"series": "node_load1", "start": f"-{i + 1}m",
+                                          "width": 4000, "height": 4000}))
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    statuses = sorted(status for status, _, _ in results)
+    assert len(statuses) == 40
+    assert set(statuses) == {200, 503}, statuses
+    assert statuses.count(200) >= 17, statuses
+    rejected = next((headers, body) for status, headers, body in results if status == 503)
+    assert rejected[0]["Retry-After"] == "1"
+    assert "queue is full" in rejected[1].decode()
+
+
 def test_head_returns_headers_only(graph_daemon):
     url = graph_daemon.url + "/graph?series=node_load1&start=-5m"
     req = urllib.request.Request(url, method="HEAD")
