@@ -499,8 +499,10 @@ static void refresh(evutil_socket_t fd, short what, void *arg)
 		outbox_prune(a->outbox, now - a->opts.keep_delivered_ms);
 		statedb_transitions_prune(a->db, now - a->opts.keep_delivered_ms);
 	}
-	/* A transition that reached the log without the hook (another process) is read too. */
+	/* A transition that reached the log without the hook (another process) is read too,
+	 * and due rows that no event woke (more than a pass reads) start. */
 	event_active(a->intake_ev, 0, 0);
+	al_delivery_kick(a);
 	arm_refresh(a);
 }
 

@@ -149,7 +149,7 @@ struct alerter {
 	uint64_t latency_count;
 
 	/* Prepared statements by their SQL text's address (each text is one literal). */
-	struct al_stmt stmts[8];
+	struct al_stmt stmts[16];
 	size_t stmt_count;
 
 	struct event *intake_ev;  /* reads the transition log */

@@ -8,6 +8,7 @@
  * attempt ended, or the timer for the earliest next attempt fired.
  */
 #include <event2/event.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "alerter/notification.h"
 #include "alerter/outbox.h"
 #include "collector/log.h"
+#include "collector/statedb.h"
 #include "collector/xalloc.h"
 
 /* The shortest wait of the timer, so that a row that cannot start is not polled hot. */
@@ -185,6 +187,7 @@ struct due_row {
 	int64_t id;
 	int64_t condition_ms;
 	char *payload;
+	char *key; /* the idempotency key, GROUP_KEY/SEQUENCE */
 };
 
 struct due_list {
@@ -198,7 +201,8 @@ static void collect_due(void *arg, const struct outbox_entry *e)
 	struct due_list *l = arg;
 
 	l->v = xreallocarray_grow(l->v, &l->capacity, l->count + 1, sizeof(*l->v));
-	l->v[l->count++] = (struct due_row){e->id, e->condition_ms, xstrdup(e->payload)};
+	l->v[l->count++] = (struct due_row){e->id, e->condition_ms, xstrdup(e->payload),
+					    xstrdup(e->idempotency_key)};
 }
 
 static void start(struct alerter *a, struct dl_integration *in, struct due_row *row, int64_t now)
@@ -242,28 +246,112 @@ static void start(struct alerter *a, struct dl_integration *in, struct due_row *
 		finish(at, &failed);
 }
 
-/* Starts what is due for one integration; returns when it is full or nothing is due. */
+/* The length of the group key in an idempotency key "GROUP_KEY/SEQUENCE". */
+static size_t group_key_length(const char *key)
+{
+	const char *slash = strrchr(key, '/');
+
+	return slash != NULL ? (size_t)(slash - key) : strlen(key);
+}
+
+/* True when an attempt of the same group is in flight on this integration. */
+static bool group_in_flight(const struct alerter *a, const struct dl_integration *in,
+			    const char *key)
+{
+	size_t length = group_key_length(key);
+
+	for (const struct dl_attempt *at = a->attempts; at != NULL; at = at->next)
+		if (at->in == in && at->n != NULL && strlen(at->n->group_key) == length &&
+		    strncmp(at->n->group_key, key, length) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A notification carries the whole state of its group, so a newer one of the same group
+ * on the same integration makes an older undelivered one obsolete: sending it after the
+ * newer one would leave the receiver with a stale state (a late "resolved" closing an
+ * incident that fired again). Such a row is marked dead with the reason "superseded".
+ * Returns true when row was superseded.
+ */
+static bool supersede_if_newer(struct alerter *a, const struct dl_integration *in,
+			       const struct due_row *row)
+{
+	size_t length = group_key_length(row->key);
+	char *low = xasprintf("%.*s/", (int)length, row->key);
+	char *high = xasprintf("%.*s0", (int)length, row->key); /* '0' follows '/' */
+	sqlite3_stmt *st = al_prepare(a, "SELECT id FROM outbox WHERE receiver = ?1 AND "
+					 "integration = ?2 AND idempotency_key > ?3 AND "
+					 "idempotency_key < ?4 AND id > ?5 LIMIT 1");
+	bool newer = false;
+
+	if (st != NULL) {
+		sqlite3_bind_text(st, 1, in->receiver, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, in->index);
+		sqlite3_bind_text(st, 3, low, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, high, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, row->id);
+		newer = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_reset(st);
+	}
+	free(low);
+	free(high);
+	if (!newer)
+		return false;
+
+	st = al_prepare(a, "UPDATE outbox SET state = 'dead', last_reason = 'superseded', "
+			   "last_detail = 'a newer notification of the group was written' "
+			   "WHERE id = ?1 AND state IN ('queued', 'retrying')");
+	if (st != NULL) {
+		sqlite3_bind_int64(st, 1, row->id);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			log_error("alerter", NULL,
+				  "state database: marking outbox row %lld superseded failed: %s",
+				  (long long)row->id, sqlite3_errmsg(statedb_sqlite(a->db)));
+		sqlite3_reset(st);
+	}
+	log_info("alerter", NULL, "notification %s to %s superseded by a newer one of its group",
+		 row->key, in->receiver);
+	return true;
+}
+
+/*
+ * Starts what is due for one integration, oldest first, until it is full. A row waits
+ * while an attempt of its group is in flight, so one group's notifications reach an
+ * integration in order.
+ */
 static void pump(struct alerter *a, struct dl_integration *in, int64_t now)
 {
-	while (in->in_flight < a->opts.max_in_flight && !a->stopping) {
+	for (int pass = 0; pass < 4 && in->in_flight < a->opts.max_in_flight && !a->stopping;
+	     pass++) {
 		struct due_list l = {0};
 		size_t room = a->opts.max_in_flight - in->in_flight;
+		size_t limit = room + 16; /* room for rows that wait behind their group */
+		size_t started = 0;
 		bool blocked = false;
 
-		if (outbox_next_due(a->outbox, now, in->receiver, in->index, room, collect_due,
+		if (outbox_next_due(a->outbox, now, in->receiver, in->index, limit, collect_due,
 				    &l) <= 0) {
 			free(l.v);
 			return;
 		}
 		for (size_t i = 0; i < l.count; i++) {
-			if (!blocked && breaker_allow(&in->breaker, now))
-				start(a, in, &l.v[i], now);
-			else
-				blocked = true;
-			free(l.v[i].payload);
+			struct due_row *row = &l.v[i];
+
+			if (!blocked && in->in_flight < a->opts.max_in_flight &&
+			    !group_in_flight(a, in, row->key) && !supersede_if_newer(a, in, row)) {
+				if (breaker_allow(&in->breaker, now)) {
+					start(a, in, row, now);
+					started++;
+				} else {
+					blocked = true;
+				}
+			}
+			free(row->payload);
+			free(row->key);
 		}
 		free(l.v);
-		if (blocked || l.count < room)
+		if (blocked || started == 0 || l.count < limit)
 			return;
 	}
 }
@@ -285,6 +373,10 @@ static void arm(struct alerter *a, int64_t now)
 			continue;
 		if (in->breaker.state == BREAKER_OPEN && breaker_retry_at(&in->breaker) > t)
 			t = breaker_retry_at(&in->breaker);
+		/* Due already and not started: it waits behind its group's attempt in flight,
+		 * whose end runs the loop again. */
+		if (t <= now)
+			continue;
 		if (t < next)
 			next = t;
 	}

@@ -446,3 +446,41 @@ def test_exec_receiver_runs_remediation(daemon_factory, tmp_path, mailbox):
     wait_for(lambda: hook.requests, timeout=10, what="the page by webhook")
     assert 'tocsin_notifications_total{receiver="fixer",result="delivered"} 1' in d.metrics()
     hook.stop()
+
+
+def test_outage_delivers_latest_state_last(daemon_factory, tmp_path, mailbox):
+    """While the webhook is down, repeats and then the resolution queue up. When it comes
+    back, the older notifications of the group are superseded: the receiver gets the
+    resolution last, not a stale "firing" after it, and no burst of repeats."""
+    hook = ScriptedServer()
+    hook.script(*[status(503)] * 1000)
+    d, svc, other = start_stack(daemon_factory, tmp_path, hook, mailbox, start=False)
+    text = open(d.config_path).read().replace("repeat_interval: 1h", "repeat_interval: 1s")
+    text = text.replace("  receivers:\n", "  circuit_breaker: {failures: 5, cooldown: 1s}\n"
+                        "  receivers:\n", 1)
+    d.write_config(text)
+    d.start()
+    svc.stop()
+    wait_for(lambda: len(transitions(d, "firing")) == 1, timeout=15, what="ServiceDown firing")
+    time.sleep(4)  # repeats are written while every attempt fails
+    svc.start()
+    wait_for(lambda: transitions(d, "inactive"), timeout=15, what="ServiceDown resolved")
+    time.sleep(1.5)
+    with hook.lock:
+        hook.actions.clear()
+        failed = len(hook.requests)
+    wait_for(lambda: len(hook.requests) > failed and
+             hook_bodies(hook)[-1][1]["status"] == "resolved", timeout=30,
+             what="the resolution after the outage")
+    time.sleep(2)
+    after = hook_bodies(hook)[failed:]
+    assert after[-1][1]["status"] == "resolved"
+    assert len(after) <= 2, [b["status"] for _, b in after]
+    con = sqlite3.connect(os.path.join(d.data_dir, "state", "state.db"), timeout=10)
+    try:
+        superseded = con.execute("SELECT COUNT(*) FROM outbox WHERE receiver = 'pager' "
+                                 "AND last_reason = 'superseded'").fetchone()[0]
+    finally:
+        con.close()
+    assert superseded >= 2
+    hook.stop()
