@@ -23,6 +23,7 @@ struct ctl_options {
 	const char *comment;
 	const char *expires;
 	const char *time;
+	const char *limit;
 };
 
 struct ctl_context {
@@ -43,6 +44,10 @@ int ctl_run_ack(struct ctl_context *ctx, char **args, size_t count);
 int ctl_run_silence_add(struct ctl_context *ctx, char **args, size_t count);
 int ctl_run_silence_list(struct ctl_context *ctx, char **args, size_t count);
 int ctl_run_silence_expire(struct ctl_context *ctx, char **args, size_t count);
+
+/* audit.c: GET /audit, GET /audit/verify. */
+int ctl_run_audit(struct ctl_context *ctx, char **args, size_t count);
+int ctl_run_audit_verify(struct ctl_context *ctx, char **args, size_t count);
 
 /* query.c: GET /query. */
 int ctl_run_query(struct ctl_context *ctx, char **args, size_t count);

@@ -1,8 +1,8 @@
 /*
  * tocsinctl: a command-line client for tocsind's HTTP API (docs/tocsinctl.md). This file
  * parses the command line, checks each command's arguments and options against the
- * command table, and runs the command. The commands live in status.c, alerts.c, silence.c
- * and query.c.
+ * command table, and runs the command. The commands live in status.c, alerts.c, silence.c,
+ * query.c and audit.c.
  */
 #include <getopt.h>
 #include <stdarg.h>
@@ -26,6 +26,7 @@ enum ctl_option_bit {
 	CTL_OPT_COMMENT = 1u << 4,
 	CTL_OPT_EXPIRES = 1u << 5,
 	CTL_OPT_TIME = 1u << 6,
+	CTL_OPT_LIMIT = 1u << 7,
 };
 
 struct ctl_option_name {
@@ -41,6 +42,7 @@ static const struct ctl_option_name option_names[] = {
     {CTL_OPT_COMMENT, "--comment"},
     {CTL_OPT_EXPIRES, "--expires"},
     {CTL_OPT_TIME, "--time"},
+    {CTL_OPT_LIMIT, "--limit"},
 };
 
 struct ctl_command {
@@ -93,6 +95,9 @@ static const struct ctl_command commands[] = {
      .max_args = 1,
      .allowed = CTL_OPT_TIME,
      .run = ctl_run_query},
+    /* Before `audit`, because find_command() takes the first entry that matches. */
+    {.group = "audit", .name = "verify", .usage = "", .run = ctl_run_audit_verify},
+    {.name = "audit", .usage = "[--limit N]", .allowed = CTL_OPT_LIMIT, .run = ctl_run_audit},
 };
 
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
@@ -122,6 +127,8 @@ static void print_help(FILE *out)
 	    "                           shows them) until it resolves, or for D\n"
 	    "  reload                   reload tocsind's config and rule files\n"
 	    "  query EXPR [--time T]    evaluate EXPR now, or at T (RFC 3339 or Unix seconds)\n"
+	    "  audit [--limit N]        the newest N audit records (default 100, max 1000)\n"
+	    "  audit verify             check the audit trail's hash chain; exit 1 when broken\n"
 	    "\n"
 	    "Options:\n"
 	    "  --server URL             tocsind's address (default: $TOCSIN_URL, "
@@ -137,7 +144,8 @@ static void print_help(FILE *out)
 	    "\n"
 	    "Exit status:\n"
 	    "  0  success\n"
-	    "  1  the server replied with an error (printed with its detail)\n"
+	    "  1  the server replied with an error (printed with its detail), or\n"
+	    "     `audit verify` found a broken record\n"
 	    "  2  invalid command line\n"
 	    "  3  cannot connect to the server, or no reply within the timeout\n"
 	    "  4  alerts --fail-if-firing: at least one alert fires\n",
@@ -209,6 +217,7 @@ enum long_only_option {
 	LONG_COMMENT,
 	LONG_EXPIRES,
 	LONG_TIME,
+	LONG_LIMIT,
 };
 
 static const struct option long_options[] = {
@@ -224,6 +233,7 @@ static const struct option long_options[] = {
     {"comment", required_argument, NULL, LONG_COMMENT},
     {"expires", required_argument, NULL, LONG_EXPIRES},
     {"time", required_argument, NULL, LONG_TIME},
+    {"limit", required_argument, NULL, LONG_LIMIT},
     {NULL, 0, NULL, 0},
 };
 
@@ -289,6 +299,10 @@ static int parse_options(int argc, char **argv, struct ctl_parsed *p)
 		case LONG_TIME:
 			o->time = optarg;
 			p->options_seen |= CTL_OPT_TIME;
+			break;
+		case LONG_LIMIT:
+			o->limit = optarg;
+			p->options_seen |= CTL_OPT_LIMIT;
 			break;
 		case ':':
 			return usage_error(NULL, "option %s needs a value", argv[optind - 1]);

@@ -443,6 +443,14 @@ static void route_reload(struct api_request *r, const char *tail)
 {
 	api_handle_reload(r);
 }
+static void route_audit(struct api_request *r, const char *tail)
+{
+	api_handle_audit(r);
+}
+static void route_audit_verify(struct api_request *r, const char *tail)
+{
+	api_handle_audit_verify(r);
+}
 
 /* The query endpoints take POST as a read, because Grafana sends long queries as forms. */
 static const struct api_route api_routes[] = {
@@ -462,6 +470,8 @@ static const struct api_route api_routes[] = {
     {"/rules", false, API_GET, 0, route_rules, "GET, HEAD"},
     {"/slos", false, API_GET, 0, route_slos, "GET, HEAD"},
     {"/reload", false, API_POST, API_POST, route_reload, "POST"},
+    {"/audit", false, API_GET, 0, route_audit, "GET, HEAD"},
+    {"/audit/verify", false, API_GET, 0, route_audit_verify, "GET, HEAD"},
 };
 
 static const struct api_route *find_api_route(const char *path, const char **tail)
@@ -637,7 +647,26 @@ struct api_pending_reload {
 	struct evhttp_request *req;
 	struct http_server *srv;
 	char *token_name;
+	char *remote; /* copied, because the connection may be gone when the reload runs */
 };
+
+/* The audit detail of an API reload: {"result": "applied"} or {"result": "rejected",
+ * "error": FIRST_LINE}. The daemon's own config.reload record lists what changed. */
+static char *reload_detail(int rc, const char *errors)
+{
+	json_t *detail = json_pack("{s:s}", "result", rc == 0 ? "applied" : "rejected");
+	char *text;
+
+	if (rc != 0) {
+		const char *line = errors != NULL ? errors : "";
+		json_t *first = json_stringn(line, strcspn(line, "\n"));
+
+		json_object_set_new(detail, "error", first != NULL ? first : json_null());
+	}
+	text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(detail);
+	return text;
+}
 
 /*
  * Runs outside of any HTTP callback, because a reload that changes the listen address
@@ -653,6 +682,7 @@ static void run_reload(evutil_socket_t fd, short what, void *arg)
 
 	log_notice("api", NULL, "reload requested by token %s", p->token_name);
 	rc = api->src.reload(api->src.reload_arg, &errors);
+	api_audit_record(api, p->token_name, p->remote, "api.reload", reload_detail(rc, errors));
 	if (api->srv != p->srv) {
 		log_notice("api", NULL,
 			   "the reload moved the listener, so the request that asked for it got "
@@ -678,6 +708,7 @@ static void run_reload(evutil_socket_t fd, short what, void *arg)
 	}
 	free(errors);
 	free(p->token_name);
+	free(p->remote);
 	free(p);
 }
 
@@ -695,8 +726,10 @@ void api_handle_reload(struct api_request *r)
 	p->req = r->req;
 	p->srv = r->api->srv;
 	p->token_name = xstrdup(r->token_name != NULL ? r->token_name : "-");
+	p->remote = xstrdup(api_remote_address(r->req));
 	if (event_base_once(r->api->src.base, -1, EV_TIMEOUT, run_reload, p, &now) < 0) {
 		free(p->token_name);
+		free(p->remote);
 		free(p);
 		api_reply_error(r->req, 500, "reload failed", "cannot schedule the reload");
 	}

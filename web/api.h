@@ -1,8 +1,9 @@
 /*
  * The JSON REST API under /api/v1: status, probes, series, instant and range queries in
- * Prometheus's response shape, alerts, silences, acknowledgements, rules, SLOs and reload.
- * Reads are open; writes (POST and DELETE, except the query endpoints' POST form) need a
- * bearer token from the config's `api.tokens`. docs/api.md describes every endpoint.
+ * Prometheus's response shape, alerts, silences, acknowledgements, rules, SLOs, reload and the audit trail.
+ * The HTTP server checks reads against api.read. Writes (POST and DELETE, except the query
+ * endpoints' POST form) need a bearer token from the config's `api.tokens`. docs/api.md
+ * describes every endpoint.
  */
 #ifndef TOCSIN_API_H
 #define TOCSIN_API_H
@@ -10,6 +11,7 @@
 #include <stdint.h>
 
 struct alerter;
+struct audit;
 struct config;
 struct evaluator;
 struct event_base;
@@ -24,7 +26,8 @@ struct window_store;
  */
 typedef int api_reload_fn(void *arg, char **errors);
 
-/* The daemon modules the API reads. Each must outlive the api; alerter may be NULL. */
+/* The daemon modules the API reads. Each must outlive the api; alerter and audit may be
+ * NULL. */
 struct api_sources {
 	struct event_base *base;
 	struct config *const *cfg; /* the daemon's current config: replaced on reload */
@@ -33,6 +36,7 @@ struct api_sources {
 	struct scheduler *sched;
 	struct evaluator *ev;
 	struct alerter *al;
+	struct audit *audit; /* records each write; NULL without the state database */
 	api_reload_fn *reload;
 	void *reload_arg;
 };

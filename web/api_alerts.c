@@ -13,6 +13,7 @@
 #include "alerter/matcher.h"
 #include "alerter/silence.h"
 #include "collector/alert.h"
+#include "collector/audit.h"
 #include "collector/evaluator.h"
 #include "collector/log.h"
 #include "collector/xalloc.h"
@@ -225,6 +226,14 @@ static int body_time(struct api_request *r, json_t *body, const char *field, int
 	return 0;
 }
 
+/* The audit detail of silence id after a change, or NULL ({}) when it is gone. */
+static char *silence_detail(struct silence_set *set, const char *id)
+{
+	const struct silence *s = silence_get(set, id);
+
+	return s != NULL ? audit_silence_detail(s) : NULL;
+}
+
 static void create_silence(struct api_request *r, struct silence_set *set)
 {
 	json_t *body = api_read_json_body(r);
@@ -269,6 +278,8 @@ static void create_silence(struct api_request *r, struct silence_set *set)
 	}
 	log_notice("api", NULL, "silence %s created by token %s for %s", id, r->token_name,
 		   spec.created_by);
+	api_audit_record(r->api, r->token_name, api_remote_address(r->req), "api.silence.create",
+			 silence_detail(set, id));
 	api_reply_data(r->req, json_pack("{s:s}", "silenceID", id));
 out:
 	for (size_t i = 0; i < count; i++)
@@ -299,6 +310,8 @@ void api_handle_silences(struct api_request *r, const char *id)
 		} else {
 			log_notice("api", NULL, "silence %s expired by token %s", id,
 				   r->token_name);
+			api_audit_record(r->api, r->token_name, api_remote_address(r->req),
+					 "api.silence.expire", silence_detail(set, id));
 			api_reply_data(r->req, json_pack("{s:s}", "silenceID", id));
 		}
 	} else if (id != NULL) {
@@ -381,6 +394,8 @@ static void create_ack(struct api_request *r, struct ack_set *set)
 	}
 	log_notice("api", NULL, "alert %s %016" PRIx64 " acknowledged by token %s", rule,
 		   fingerprint, r->token_name);
+	api_audit_record(r->api, r->token_name, api_remote_address(r->req), "api.ack.create",
+			 audit_ack_detail(ack_get(set, rule, fingerprint)));
 	api_reply_data(r->req, ack_json(ack_get(set, rule, fingerprint)));
 out:
 	json_decref(body);

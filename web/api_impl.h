@@ -79,6 +79,21 @@ json_t *api_json_fingerprint(uint64_t fp);
  */
 json_t *api_read_json_body(struct api_request *r);
 
+/*
+ * Returns the client's address of req ("" when unknown). The connection owns the text, so
+ * copy it to keep it past the request.
+ */
+const char *api_remote_address(struct evhttp_request *req);
+
+/*
+ * Appends an audit record of a write: actor is the name of the token that authorized it,
+ * remote the client's address. Takes ownership of detail (a JSON object's text, or NULL
+ * for {}). Does nothing when the daemon has no audit trail. A failed write is logged by
+ * audit_record() and does not undo the change.
+ */
+void api_audit_record(struct api *api, const char *actor, const char *remote, const char *action,
+		      char *detail);
+
 /* The handlers, one per resource. Each replies once. */
 void api_handle_status(struct api_request *r);
 void api_handle_buildinfo(struct api_request *r);
@@ -93,5 +108,7 @@ void api_handle_acks(struct api_request *r);
 void api_handle_rules(struct api_request *r);
 void api_handle_slos(struct api_request *r);
 void api_handle_reload(struct api_request *r);
+void api_handle_audit(struct api_request *r);
+void api_handle_audit_verify(struct api_request *r);
 
 #endif
