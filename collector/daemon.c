@@ -437,6 +437,7 @@ static int daemon_start(struct daemon *d)
 		    .sched = d->sched,
 		    .ev = d->ev,
 		    .al = d->al,
+		    .audit = d->audit,
 		    .reload = reload_for_api,
 		    .reload_arg = d,
 		};
