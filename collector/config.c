@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,13 @@
 /* The FHS place for a daemon's state, whatever the install prefix: the embedded config
  * and the systemd unit use the same directory. */
 #define CONFIG_DEFAULT_DATA_DIR "/var/lib/tocsin"
+
+/* Defaults of the `http:` section. A scrape or API request is a few hundred bytes. */
+#define CONFIG_DEFAULT_HTTP_MAX_HEADER_SIZE  (16 * 1024)
+#define CONFIG_DEFAULT_HTTP_MAX_HEADER_COUNT 64
+#define CONFIG_DEFAULT_HTTP_MAX_BODY_SIZE    (1024 * 1024)
+#define CONFIG_DEFAULT_HTTP_MAX_CONNECTIONS  256
+#define CONFIG_DEFAULT_HTTP_TIMEOUT_MS       30000
 
 /* Intervals are RRD steps, so whole seconds; a week is past any sensible polling period. */
 #define CONFIG_INTERVAL_MIN_MS 1000u
@@ -197,6 +205,14 @@ static struct config *config_new_defaults(const char *source)
 	if (units_parse_retention(CONFIG_DEFAULT_RETENTION, &c->retention) < 0)
 		abort();
 	c->log_level = LOG_LEVEL_INFO;
+	c->api_read = CONFIG_API_READ_LOOPBACK;
+	c->http = (struct config_http){
+	    .max_header_size = CONFIG_DEFAULT_HTTP_MAX_HEADER_SIZE,
+	    .max_header_count = CONFIG_DEFAULT_HTTP_MAX_HEADER_COUNT,
+	    .max_body_size = CONFIG_DEFAULT_HTTP_MAX_BODY_SIZE,
+	    .max_connections = CONFIG_DEFAULT_HTTP_MAX_CONNECTIONS,
+	    .timeout_ms = CONFIG_DEFAULT_HTTP_TIMEOUT_MS,
+	};
 	return c;
 }
 
@@ -1065,6 +1081,31 @@ static bool config_read_api_token(struct cfg_map *m, const struct config *c,
 	return valid;
 }
 
+/* api.read: open, loopback or token. `token` without any token would reject every read. */
+static void config_read_api_read(struct cfg_map *api, struct config *c)
+{
+	char quoted[CFG_QUOTE_SIZE];
+	char *text = NULL;
+
+	if (cfg_get_string(api, "read", &text) != 1)
+		return;
+	if (strcmp(text, "open") == 0) {
+		c->api_read = CONFIG_API_READ_OPEN;
+	} else if (strcmp(text, "loopback") == 0) {
+		c->api_read = CONFIG_API_READ_LOOPBACK;
+	} else if (strcmp(text, "token") == 0) {
+		c->api_read = CONFIG_API_READ_TOKEN;
+		if (c->api_token_count == 0)
+			cfg_error(api, "read",
+				  "is token, but api.tokens is empty, so every read would be "
+				  "rejected; add a token of role read or admin");
+	} else {
+		cfg_error(api, "read", "%s is not a read access (accepted: open, loopback, token)",
+			  cfg_quote(text, quoted, sizeof quoted));
+	}
+	free(text);
+}
+
 /*
  * api: {tokens: [{name: ops, sha256: HEX, role: admin}]}. Only the digest is stored, so
  * the config file never holds a usable token.
@@ -1097,7 +1138,52 @@ static void config_read_api(struct cfg_map *root, struct config *c)
 			cfg_map_finish(&m);
 		}
 	}
+	config_read_api_read(&api, c);
 	cfg_map_finish(&api);
+}
+
+/*
+ * http: {max_header_size, max_header_count, max_body_size, max_connections, timeout}. Each
+ * key is optional. The lower bounds keep an ordinary request or a scrape servable.
+ */
+static void config_read_http(struct cfg_map *root, struct config *c)
+{
+	struct cfg_map http;
+	uint64_t value;
+	int64_t number;
+
+	if (cfg_get_map(root, "http", &http) != 1) {
+		cfg_map_finish(&http);
+		return;
+	}
+	if (cfg_get_size(&http, "max_header_size", &value) == 1) {
+		if (value < 1024 || value > 1024 * 1024)
+			cfg_error(&http, "max_header_size",
+				  "%" PRIu64 " bytes is out of range (accepted: 1KiB to 1MiB)",
+				  value);
+		else
+			c->http.max_header_size = value;
+	}
+	if (cfg_get_int(&http, "max_header_count", 8, 10000, &number) == 1)
+		c->http.max_header_count = (uint64_t)number;
+	if (cfg_get_size(&http, "max_body_size", &value) == 1) {
+		if (value < 1024 || value > 1024ULL * 1024 * 1024)
+			cfg_error(&http, "max_body_size",
+				  "%" PRIu64 " bytes is out of range (accepted: 1KiB to 1GiB)",
+				  value);
+		else
+			c->http.max_body_size = value;
+	}
+	if (cfg_get_int(&http, "max_connections", 1, 100000, &number) == 1)
+		c->http.max_connections = (uint64_t)number;
+	if (cfg_get_duration_ms(&http, "timeout", &value) == 1) {
+		if (value < 1000 || value > 3600 * 1000)
+			cfg_error(&http, "timeout",
+				  "%" PRIu64 "ms is out of range (accepted: 1s to 1h)", value);
+		else
+			c->http.timeout_ms = value;
+	}
+	cfg_map_finish(&http);
 }
 
 static struct config *config_load(struct cfg *parsed, char **errors)
@@ -1112,6 +1198,7 @@ static struct config *config_load(struct cfg *parsed, char **errors)
 		config_read_probes(&root, c, &defaults);
 		c->alerting = alerting_config_read(&root);
 		config_read_api(&root, c);
+		config_read_http(&root, c);
 	}
 	cfg_map_finish(&root);
 	c->hash = cfg_source_hash(parsed);

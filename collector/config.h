@@ -69,7 +69,7 @@ struct config_probe {
 };
 
 enum config_api_role {
-	CONFIG_API_ROLE_READ,  /* may read: every request without a token may too */
+	CONFIG_API_ROLE_READ,  /* may read, which api.read may require a token for */
 	CONFIG_API_ROLE_ADMIN, /* may also write: POST and DELETE */
 };
 
@@ -79,6 +79,22 @@ struct config_api_token {
 	char *name;
 	unsigned char sha256[CONFIG_API_SHA256_SIZE];
 	enum config_api_role role;
+};
+
+/* Who may read (GET, HEAD and the query endpoints' POST form) without a bearer token. */
+enum config_api_read {
+	CONFIG_API_READ_LOOPBACK, /* peers on 127.0.0.0/8 and ::1; others need a token */
+	CONFIG_API_READ_OPEN,     /* everyone */
+	CONFIG_API_READ_TOKEN,    /* nobody: every read needs a token of role read or admin */
+};
+
+/* The `http:` section: limits of the HTTP server, applied to every endpoint. */
+struct config_http {
+	uint64_t max_header_size;  /* bytes of the request line and headers together */
+	uint64_t max_header_count; /* request header fields */
+	uint64_t max_body_size;    /* bytes */
+	uint64_t max_connections;  /* open client connections */
+	uint64_t timeout_ms;       /* read and write timeout of a connection, idle ones too */
 };
 
 struct config {
@@ -108,6 +124,8 @@ struct config {
 	/* The `api:` section's tokens; none means the API rejects every write. */
 	struct config_api_token *api_tokens;
 	size_t api_token_count;
+	enum config_api_read api_read; /* api.read */
+	struct config_http http;
 };
 
 /* Embedded default config text (etc/tocsin.yml compiled in). */

@@ -273,6 +273,7 @@ static int reload(struct daemon *d, char **errors_out)
 		/* Discovery re-reads the targets and applies the new probe set to the
 		 * scheduler; the old config is freed only afterwards. */
 		d->cfg = next;
+		http_server_configure(d->http, next);
 		discovery_set_config(d->disc, next);
 		alerter_apply(d->al, next->alerting);
 		config_free(old);
@@ -423,6 +424,7 @@ static int daemon_start(struct daemon *d)
 				  refresh_metrics, d);
 	if (d->http == NULL)
 		return -1;
+	http_server_configure(d->http, d->cfg);
 	d->graph = graph_new(
 	    d->base,
 	    &(struct graph_options){.reg = d->reg, .ev = d->ev, .rrdcached = d->cfg->rrdcached});

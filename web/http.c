@@ -1,7 +1,8 @@
 /*
  * The HTTP server: one evhttp on the daemon's event loop, a table of exact-path routes,
  * and the built-in endpoints /, /healthz and /metrics. Every request passes through one
- * dispatch function, which counts it and picks the route.
+ * dispatch function, which counts it, enforces the connection, header and read-access
+ * limits, and picks the route.
  */
 #include "web/http.h"
 
@@ -21,15 +22,24 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "collector/config.h"
 #include "collector/log.h"
 #include "collector/xalloc.h"
 #include "web/exposition.h"
 
-/* Limits on one request. A scrape request is a few hundred bytes. */
+/*
+ * Limits until http_server_configure() applies the config's `http:` section. They equal
+ * that section's defaults, so that a server made without a config (the unit tests) is
+ * bounded the same way.
+ */
 #define HTTP_MAX_HEADERS_SIZE (16 * 1024)
+#define HTTP_MAX_HEADER_COUNT 64
 #define HTTP_MAX_BODY_SIZE    (1024 * 1024)
-/* Read and write timeout of a connection, idle keep-alive connections included. */
-#define HTTP_TIMEOUT_SECONDS 30
+#define HTTP_MAX_CONNECTIONS  256
+#define HTTP_TIMEOUT_SECONDS  30
 
 /* Methods evhttp passes to the handlers. It replies 501 Not Implemented to any other. */
 #define HTTP_ALLOWED_METHODS                                                                       \
@@ -49,6 +59,21 @@ struct http_route {
 	bool prefix;             /* matches every path that starts with `path` */
 };
 
+/*
+ * An open client connection. `rejected` marks one accepted over max_connections: its first
+ * request gets 503 and the connection is closed.
+ */
+struct http_connection {
+	struct evhttp_connection *evcon;
+	bool rejected;
+};
+
+/* A copy of a configured bearer token, so that the server does not depend on a config's
+ * lifetime. */
+struct http_token {
+	unsigned char sha256[CONFIG_API_SHA256_SIZE];
+};
+
 struct http_server {
 	struct evhttp *http;
 	struct evhttp_bound_socket *socket;
@@ -60,6 +85,17 @@ struct http_server {
 	size_t route_count;
 	size_t route_capacity;
 	struct http_stats stats;
+
+	size_t max_header_count;
+	size_t max_connections;
+	struct http_connection *connections; /* every open client connection */
+	size_t connection_count;
+	size_t connection_capacity;
+	size_t accepted_count; /* connections not marked rejected */
+
+	enum config_api_read read_access;
+	struct http_token *tokens;
+	size_t token_count;
 };
 
 void http_send_reply(struct evhttp_request *req, int code, const char *reason)
@@ -180,6 +216,161 @@ static const struct http_route *find_route(const struct http_server *srv, const 
 	return best;
 }
 
+static struct http_connection *find_connection(struct http_server *srv,
+					       const struct evhttp_connection *evcon)
+{
+	for (size_t i = 0; i < srv->connection_count; i++) {
+		if (srv->connections[i].evcon == evcon)
+			return &srv->connections[i];
+	}
+	return NULL;
+}
+
+/* Called by evhttp when a connection closes, including from evhttp_free. */
+static void on_connection_close(struct evhttp_connection *evcon, void *arg)
+{
+	struct http_server *srv = arg;
+	struct http_connection *conn = find_connection(srv, evcon);
+
+	if (conn == NULL)
+		return;
+	if (!conn->rejected)
+		srv->accepted_count--;
+	*conn = srv->connections[--srv->connection_count];
+}
+
+/*
+ * Records the connection of req the first time one of its requests arrives, and returns
+ * whether it is over max_connections, so that it gets 503 and is closed.
+ * NOTE: libevent 2.1 has no callback at accept() that passes the connection, so a
+ * connection counts from its first complete request line and headers. One that sends
+ * nothing is not counted; the timeout closes it.
+ */
+static bool track_connection(struct http_server *srv, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct http_connection *conn;
+
+	if (evcon == NULL)
+		return false;
+	conn = find_connection(srv, evcon);
+	if (conn != NULL)
+		return conn->rejected;
+	srv->connections = xreallocarray_grow(srv->connections, &srv->connection_capacity,
+					      srv->connection_count + 1, sizeof(*srv->connections));
+	conn = &srv->connections[srv->connection_count++];
+	conn->evcon = evcon;
+	conn->rejected = srv->accepted_count >= srv->max_connections;
+	if (conn->rejected)
+		srv->stats.rejected_connections++;
+	else
+		srv->accepted_count++;
+	evhttp_connection_set_closecb(evcon, on_connection_close, srv);
+	return conn->rejected;
+}
+
+static size_t header_count(struct evhttp_request *req)
+{
+	const struct evkeyval *header;
+	size_t count = 0;
+
+	for (header = evhttp_request_get_input_headers(req)->tqh_first; header != NULL;
+	     header = header->next.tqe_next)
+		count++;
+	return count;
+}
+
+/* 127.0.0.0/8, ::1 and IPv4-mapped 127.0.0.0/8 (::ffff:127.0.0.1 on a dual-stack socket). */
+static bool peer_is_loopback(struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	const struct sockaddr *peer = evcon != NULL ? evhttp_connection_get_addr(evcon) : NULL;
+
+	if (peer == NULL)
+		return false;
+	if (peer->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (peer->sa_family == AF_INET6) {
+		const struct in6_addr *in6 = &((const struct sockaddr_in6 *)peer)->sin6_addr;
+
+		if (IN6_IS_ADDR_LOOPBACK(in6))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(in6) && in6->s6_addr[12] == 127;
+	}
+	return false;
+}
+
+/*
+ * Returns whether the request carries `Authorization: Bearer TOKEN` with a configured token
+ * of any role. Every token is compared in constant time, so the timing tells nothing about
+ * which bytes matched.
+ */
+static bool has_valid_token(const struct http_server *srv, struct evhttp_request *req)
+{
+	const char *header =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int digest_length = 0;
+	bool found = false;
+
+	if (header == NULL || strncmp(header, "Bearer ", 7) != 0)
+		return false;
+	if (EVP_Digest(header + 7, strlen(header + 7), digest, &digest_length, EVP_sha256(),
+		       NULL) != 1 ||
+	    digest_length != CONFIG_API_SHA256_SIZE)
+		return false;
+	for (size_t i = 0; i < srv->token_count; i++) {
+		if (CRYPTO_memcmp(digest, srv->tokens[i].sha256, CONFIG_API_SHA256_SIZE) == 0)
+			found = true;
+	}
+	return found;
+}
+
+/*
+ * Applies api.read to every route but /healthz, which stays open for liveness checks. A
+ * write still needs a token of role admin, checked by the API. Returns whether the
+ * handler may run, or false after replying 401.
+ */
+static bool authorize_read(struct http_server *srv, struct evhttp_request *req, const char *path)
+{
+	const char *detail;
+
+	if (strcmp(path, "/healthz") == 0 || srv->read_access == CONFIG_API_READ_OPEN)
+		return true;
+	if (srv->read_access == CONFIG_API_READ_LOOPBACK && peer_is_loopback(req))
+		return true;
+	if (has_valid_token(srv, req))
+		return true;
+	evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+			  "Bearer realm=\"tocsin\"");
+	detail = srv->read_access == CONFIG_API_READ_TOKEN
+		     ? "api.read is token, so every read needs the header `Authorization: "
+		       "Bearer TOKEN` with a token of role read or admin"
+		     : "reads from a non-loopback address need the header `Authorization: "
+		       "Bearer TOKEN` with a token of role read or admin";
+	/* The API replies in JSON, so its 401 has the shape of its other errors. */
+	if (strncmp(path, "/api/", 5) == 0) {
+		struct evbuffer *body = evhttp_request_get_output_buffer(req);
+
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+				  "application/json");
+		evbuffer_add_printf(body,
+				    "{\"status\":\"error\",\"errorType\":\"unauthorized\","
+				    "\"error\":\"unauthorized\",\"detail\":\"%s\"}\n",
+				    detail);
+	} else {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+				  HTTP_TEXT_CONTENT_TYPE);
+		evbuffer_add_printf(evhttp_request_get_output_buffer(req), "unauthorized: %s\n",
+				    detail);
+	}
+	http_send_reply(req, 401, "Unauthorized");
+	return false;
+}
+
 /*
  * Matches the percent-decoded path, without the query string, against the routes, as
  * evhttp_set_cb would. A path that decodes to an embedded NUL is rejected, because it
@@ -195,6 +386,19 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	char *path;
 
 	srv->stats.requests++;
+	if (track_connection(srv, req)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		send_text(req, 503, "Service Unavailable",
+			  "too many connections: the server has http.max_connections open; "
+			  "retry later\n");
+		return;
+	}
+	if (header_count(req) > srv->max_header_count) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		send_text(req, 431, "Request Header Fields Too Large",
+			  "too many request header fields; the limit is http.max_header_count\n");
+		return;
+	}
 	if (raw_path == NULL || raw_path[0] == '\0')
 		raw_path = "/";
 	path = evhttp_uridecode(raw_path, 0, &length);
@@ -204,6 +408,10 @@ static void dispatch(struct evhttp_request *req, void *arg)
 		return;
 	}
 	route = find_route(srv, path);
+	if (!authorize_read(srv, req, path)) {
+		free(path);
+		return;
+	}
 	free(path);
 
 	if (route == NULL) {
@@ -404,6 +612,9 @@ struct http_server *http_server_new(struct event_base *base, const char *host, u
 	evhttp_set_max_headers_size(srv->http, HTTP_MAX_HEADERS_SIZE);
 	evhttp_set_max_body_size(srv->http, HTTP_MAX_BODY_SIZE);
 	evhttp_set_timeout(srv->http, HTTP_TIMEOUT_SECONDS);
+	srv->max_header_count = HTTP_MAX_HEADER_COUNT;
+	srv->max_connections = HTTP_MAX_CONNECTIONS;
+	srv->read_access = CONFIG_API_READ_LOOPBACK;
 	evhttp_set_allowed_methods(srv->http, HTTP_ALLOWED_METHODS);
 	evhttp_set_gencb(srv->http, dispatch, srv);
 
@@ -417,6 +628,28 @@ struct http_server *http_server_new(struct event_base *base, const char *host, u
 		return NULL;
 	}
 	return srv;
+}
+
+void http_server_configure(struct http_server *srv, const struct config *cfg)
+{
+	const struct config_http *limits = &cfg->http;
+	struct timeval timeout = {
+	    .tv_sec = (time_t)(limits->timeout_ms / 1000),
+	    .tv_usec = (suseconds_t)(limits->timeout_ms % 1000 * 1000),
+	};
+
+	evhttp_set_max_headers_size(srv->http, (ev_ssize_t)limits->max_header_size);
+	evhttp_set_max_body_size(srv->http, (ev_ssize_t)limits->max_body_size);
+	evhttp_set_timeout_tv(srv->http, &timeout);
+	srv->max_header_count = (size_t)limits->max_header_count;
+	srv->max_connections = (size_t)limits->max_connections;
+
+	srv->read_access = cfg->api_read;
+	free(srv->tokens);
+	srv->tokens = xcalloc(cfg->api_token_count + 1, sizeof(*srv->tokens));
+	srv->token_count = cfg->api_token_count;
+	for (size_t i = 0; i < cfg->api_token_count; i++)
+		memcpy(srv->tokens[i].sha256, cfg->api_tokens[i].sha256, CONFIG_API_SHA256_SIZE);
 }
 
 uint16_t http_server_port(const struct http_server *srv)
@@ -438,5 +671,7 @@ void http_server_free(struct http_server *srv)
 	for (size_t i = 0; i < srv->route_count; i++)
 		free(srv->routes[i].path);
 	free(srv->routes);
+	free(srv->connections);
+	free(srv->tokens);
 	free(srv);
 }

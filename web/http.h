@@ -1,12 +1,14 @@
 /*
  * The HTTP server (libevent evhttp): /metrics, /healthz and the routes later modules
- * add. Requests are bounded in header size, body size and time.
+ * add. Requests are bounded in header size and count, body size and time, and the number of
+ * open connections is bounded too.
  */
 #ifndef TOCSIN_HTTP_H
 #define TOCSIN_HTTP_H
 
 #include <stdint.h>
 
+struct config;
 struct event_base;
 struct evhttp_request;
 struct series_registry;
@@ -23,6 +25,13 @@ typedef void http_refresh_fn(void *arg);
 struct http_server *http_server_new(struct event_base *base, const char *host, uint16_t port,
 				    struct series_registry *reg, http_refresh_fn *refresh,
 				    void *refresh_arg);
+/*
+ * Applies cfg's `http:` limits and its api.read and api.tokens to srv. The server copies
+ * what it needs, so cfg may be freed afterwards. Call it after http_server_new() and again
+ * after each reload. The size and timeout limits apply to connections accepted afterwards,
+ * because libevent copies them into each connection when it accepts it.
+ */
+void http_server_configure(struct http_server *srv, const struct config *cfg);
 /* Registers a handler for an exact path. */
 void http_server_route(struct http_server *srv, const char *path,
 		       void (*handler)(struct evhttp_request *req, void *arg), void *arg);
@@ -48,6 +57,7 @@ void http_server_free(struct http_server *srv);
 struct http_stats {
 	uint64_t requests;
 	uint64_t scrapes;
+	uint64_t rejected_connections; /* accepted over max_connections and answered 503 */
 	double last_scrape_seconds;
 };
 void http_server_stats(const struct http_server *srv, struct http_stats *out);

@@ -615,6 +615,66 @@ static void test_fingerprint_follows_inherited_values(void **state)
 	config_free(c);
 }
 
+static void test_http_limits(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok("probes: []\n");
+	assert_int_equal(cfg->http.max_header_size, 16 * 1024);
+	assert_int_equal(cfg->http.max_header_count, 64);
+	assert_int_equal(cfg->http.max_body_size, 1024 * 1024);
+	assert_int_equal(cfg->http.max_connections, 256);
+	assert_int_equal(cfg->http.timeout_ms, 30000);
+	assert_int_equal(cfg->api_read, CONFIG_API_READ_LOOPBACK);
+	config_free(cfg);
+
+	cfg = load_ok("http:\n"
+		      "  max_header_size: 8KiB\n"
+		      "  max_header_count: 20\n"
+		      "  max_body_size: 2MiB\n"
+		      "  max_connections: 10\n"
+		      "  timeout: 5s\n"
+		      "api:\n"
+		      "  read: open\n");
+	assert_int_equal(cfg->http.max_header_size, 8 * 1024);
+	assert_int_equal(cfg->http.max_header_count, 20);
+	assert_int_equal(cfg->http.max_body_size, 2 * 1024 * 1024);
+	assert_int_equal(cfg->http.max_connections, 10);
+	assert_int_equal(cfg->http.timeout_ms, 5000);
+	assert_int_equal(cfg->api_read, CONFIG_API_READ_OPEN);
+	config_free(cfg);
+}
+
+static void test_http_limit_errors(void **state)
+{
+	(void)state;
+	expect_errors(
+	    "http:\n"
+	    "  max_header_size: 100\n"
+	    "  max_header_count: 0\n"
+	    "  max_body_size: 2GiB\n"
+	    "  max_connections: many\n"
+	    "  timeout: 100ms\n"
+	    "api:\n"
+	    "  read: everyone\n",
+	    "t.yml:2:20: http.max_header_size: 100 bytes is out of range (accepted: 1KiB "
+	    "to 1MiB)\n"
+	    "t.yml:3:21: http.max_header_count: \"0\" is out of range (accepted: 8 to "
+	    "10000)\n"
+	    "t.yml:4:18: http.max_body_size: 2147483648 bytes is out of range (accepted: "
+	    "1KiB to 1GiB)\n"
+	    "t.yml:5:20: http.max_connections: \"many\" is not an integer (accepted: 1 to "
+	    "100000)\n"
+	    "t.yml:6:12: http.timeout: 100ms is out of range (accepted: 1s to 1h)\n"
+	    "t.yml:8:9: api.read: \"everyone\" is not a read access (accepted: open, "
+	    "loopback, token)");
+	expect_errors("api:\n"
+		      "  read: token\n",
+		      "t.yml:2:9: api.read: is token, but api.tokens is empty, so every read "
+		      "would be rejected; add a token of role read or admin");
+}
+
 static void test_print_summary(void **state)
 {
 	struct config *cfg = load_ok("listen: \"[::1]:9100\"\n"
@@ -697,6 +757,8 @@ int main(void)
 	    cmocka_unit_test(test_listen_parsing),
 	    cmocka_unit_test(test_command_line_overrides),
 	    cmocka_unit_test(test_fingerprint_follows_inherited_values),
+	    cmocka_unit_test(test_http_limits),
+	    cmocka_unit_test(test_http_limit_errors),
 	    cmocka_unit_test(test_print_summary),
 	    cmocka_unit_test(test_load_file),
 	};
