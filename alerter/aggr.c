@@ -41,7 +41,11 @@ static const char groups_schema[] =
     " first_ms INTEGER NOT NULL,"
     " last_notify_ms INTEGER NOT NULL,"
     " flushed INTEGER NOT NULL,"
-    " notified TEXT NOT NULL)"; /* fingerprints, hex, space-separated */
+    " notified TEXT NOT NULL," /* fingerprints, hex, space-separated */
+    " receiver TEXT NOT NULL DEFAULT '')";
+/* Tables made before the receiver column; the error for an existing column is ignored. */
+static const char groups_add_receiver[] =
+    "ALTER TABLE alerter_groups ADD COLUMN receiver TEXT NOT NULL DEFAULT ''";
 
 /* ---- the table --------------------------------------------------------------------- */
 
@@ -94,6 +98,7 @@ static int group_sql(struct alerter *a, const char *sql, const struct al_group *
 			sqlite3_bind_int(st, 5, g->flushed);
 			sqlite3_bind_text(st, 6, notified_text(g->notified, g->notified_count), -1,
 					  free);
+			sqlite3_bind_text(st, 7, g->route->receiver, -1, SQLITE_STATIC);
 		}
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
@@ -111,7 +116,8 @@ static int group_put_row(struct alerter *a, const struct al_group *g)
 {
 	return group_sql(a,
 			 "INSERT OR REPLACE INTO alerter_groups (group_key, sequence, first_ms, "
-			 "last_notify_ms, flushed, notified) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+			 "last_notify_ms, flushed, notified, receiver) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 			 g);
 }
 
@@ -123,6 +129,7 @@ static int group_delete_row(struct alerter *a, const struct al_group *g)
 static void saved_free(struct al_saved_group *s)
 {
 	free(s->key);
+	free(s->receiver);
 	free(s->notified);
 	free(s);
 }
@@ -143,7 +150,7 @@ static int load_saved(struct alerter *a, char **error)
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(db,
 				    "SELECT group_key, sequence, first_ms, last_notify_ms, "
-				    "flushed, notified FROM alerter_groups",
+				    "flushed, notified, receiver FROM alerter_groups",
 				    -1, &st, NULL);
 
 	saved_clear(a);
@@ -155,6 +162,7 @@ static int load_saved(struct alerter *a, char **error)
 		s->first_ms = sqlite3_column_int64(st, 2);
 		s->last_notify_ms = sqlite3_column_int64(st, 3);
 		s->flushed = sqlite3_column_int(st, 4) != 0;
+		s->receiver = xstrdup((const char *)sqlite3_column_text(st, 6));
 		notified_parse((const char *)sqlite3_column_text(st, 5), &s->notified,
 			       &s->notified_count);
 		s->next = a->saved;
@@ -182,6 +190,7 @@ int al_groups_open(struct alerter *a, char **error)
 		sqlite3_free(sqlerr);
 		return -1;
 	}
+	sqlite3_exec(statedb_sqlite(a->db), groups_add_receiver, NULL, NULL, NULL);
 	return load_saved(a, error);
 }
 
@@ -262,6 +271,12 @@ static void adopt_saved(struct alerter *a, struct al_group *g)
 
 		if (strcmp(s->key, g->key) != 0)
 			continue;
+		*pp = s->next;
+		/* The route now sends to another receiver, which was told nothing: a new log. */
+		if (s->receiver[0] != '\0' && strcmp(s->receiver, g->route->receiver) != 0) {
+			saved_free(s);
+			return;
+		}
 		g->sequence = s->sequence;
 		g->first_ms = s->first_ms;
 		g->last_notify_ms = s->last_notify_ms;
@@ -269,7 +284,6 @@ static void adopt_saved(struct alerter *a, struct al_group *g)
 		g->notified = s->notified;
 		g->notified_count = s->notified_count;
 		s->notified = NULL;
-		*pp = s->next;
 		saved_free(s);
 		return;
 	}
@@ -432,6 +446,7 @@ static void groups_to_saved(struct alerter *a)
 
 			s->key = g->key;
 			g->key = NULL;
+			s->receiver = xstrdup(g->route->receiver);
 			s->sequence = g->sequence;
 			s->first_ms = g->first_ms;
 			s->last_notify_ms = g->last_notify_ms;
@@ -560,9 +575,17 @@ static int enqueue(struct alerter *a, struct al_group *g, struct al_alert **aler
 	    .created_ms = now_ms,
 	};
 	char *json;
+	char *generator = NULL;
 	int rows = 0;
 
 	n.idempotency_key = xasprintf("%s/%llu", g->key, (unsigned long long)g->sequence);
+	/* The dashboard's alert list, so that a receiver's "source" link leads somewhere. */
+	if (a->ac->external_url != NULL) {
+		size_t len = strlen(a->ac->external_url);
+		bool slash = len > 0 && a->ac->external_url[len - 1] == '/';
+
+		generator = xasprintf("%s%s#/alerts", a->ac->external_url, slash ? "" : "/");
+	}
 	for (size_t i = 0; i < count; i++) {
 		const struct al_alert *al = alerts[i];
 
@@ -576,6 +599,7 @@ static int enqueue(struct alerter *a, struct al_group *g, struct al_alert **aler
 		    .ends_at_ms = al->firing ? 0 : al->ends_at_ms,
 		    .condition_at_ms = al->condition_ms,
 		    .fingerprint = al->fp,
+		    .generator_url = generator,
 		};
 		n.firing = n.firing || al->firing;
 	}
@@ -593,6 +617,7 @@ static int enqueue(struct alerter *a, struct al_group *g, struct al_alert **aler
 	if (rows > 0)
 		a->stats.notifications++;
 	free(json);
+	free(generator);
 	free(n.idempotency_key);
 	free(na);
 	return rows;
@@ -656,7 +681,7 @@ static void collect(struct alerter *a, struct al_group *g, int64_t now_ms, struc
 			if (al->condition_ms > l->condition_ms)
 				l->condition_ms = al->condition_ms;
 		}
-		if (ack_active(a->acks, al->rule, al->ident_fp, now_ms) == NULL)
+		if (ack_active(a->acks, al->rule, al->fp, now_ms) == NULL)
 			l->repeat_wanted = true;
 	}
 	for (size_t i = 0; i < g->alert_count; i++) {

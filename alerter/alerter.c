@@ -341,6 +341,8 @@ static void resolve(struct alerter *a, struct al_alert *al, int64_t time_ms)
 {
 	if (!al->firing)
 		return;
+	/* An acknowledgement ends with the alert it acknowledged. */
+	ack_clear_on_resolve(a->acks, al->rule, al->fp);
 	al->firing = false;
 	al->ends_at_ms = time_ms;
 	al->condition_ms = time_ms;
@@ -399,7 +401,6 @@ static void apply_transition(void *arg, const struct statedb_transition *t)
 	if (!firing) {
 		if (al != NULL)
 			resolve(a, al, t->time_ms);
-		ack_clear_on_resolve(a->acks, t->rule, t->fingerprint);
 		return;
 	}
 
@@ -678,11 +679,18 @@ void alerter_list_alerts(struct alerter *a, int64_t now_ms, alerter_alert_fn *fn
 			if (al->firing) {
 				al_alert_suppression(a, al, now_ms, &v.silenced_by, &v.inhibited,
 						     &v.inhibited_by);
-				v.ack = ack_active(a->acks, al->rule, al->ident_fp, now_ms);
+				v.ack = ack_active(a->acks, al->rule, al->fp, now_ms);
 			}
 			fn(arg, &v);
 		}
 	}
+}
+
+bool alerter_alert_firing(struct alerter *a, const char *rule, uint64_t fingerprint)
+{
+	const struct al_alert *al = al_alert_find(a, rule, fingerprint);
+
+	return al != NULL && al->firing;
 }
 
 void alerter_get_stats(const struct alerter *a, struct alerter_stats *out)
@@ -790,7 +798,7 @@ static void refresh_alert_metrics(struct alerter *a, int64_t now)
 				counts[1]++;
 			else if (inhibited)
 				counts[2]++;
-			else if (ack_active(a->acks, al->rule, al->ident_fp, now) != NULL)
+			else if (ack_active(a->acks, al->rule, al->fp, now) != NULL)
 				counts[3]++;
 			else
 				counts[0]++;

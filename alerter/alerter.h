@@ -116,6 +116,10 @@ typedef void alerter_alert_fn(void *arg, const struct alerter_alert_view *v);
 /* Calls fn for every alert in the store (firing, and resolved ones not yet notified). */
 void alerter_list_alerts(struct alerter *a, int64_t now_ms, alerter_alert_fn *fn, void *arg);
 
+/* True when the store holds a firing alert of rule with this fingerprint (of its labels,
+ * as alerter_list_alerts() reports it): the key of acknowledgements. */
+bool alerter_alert_firing(struct alerter *a, const char *rule, uint64_t fingerprint);
+
 /* Counters for tests and logs. */
 struct alerter_stats {
 	uint64_t transitions;   /* read from the log */

@@ -26,7 +26,7 @@ struct sqlite3_stmt;
 struct al_alert {
 	char *rule;
 	uint64_t fp;       /* of the labels: the notification's fingerprint */
-	uint64_t ident_fp; /* the evaluator's, without severity: the key of acknowledgements */
+	uint64_t ident_fp; /* the evaluator's, without a threshold alert's severity */
 	struct label *labels;
 	size_t label_count;
 	struct label *annotations;
@@ -62,6 +62,7 @@ struct al_group {
 /* A group log read back from the database, waiting for its group to form again. */
 struct al_saved_group {
 	char *key;
+	char *receiver; /* the receiver it was kept for; "" when not recorded */
 	uint64_t sequence;
 	int64_t first_ms;
 	int64_t last_notify_ms;

@@ -564,6 +564,15 @@ static bool read_params(struct api_request *r, const struct evhttp_uri *uri)
 		char *body;
 		int rc;
 
+		/* `curl -d '{...}'` labels a JSON body as a form: a body that opens a JSON
+		 * object or array is left to the JSON endpoints. */
+		if (length > 0) {
+			const unsigned char *first = evbuffer_pullup(in, 1);
+
+			if (first != NULL && (first[0] == '{' || first[0] == '['))
+				return true;
+		}
+
 		if (length > API_MAX_BODY_SIZE) {
 			api_reply_error(r->req, 413, "request body too large",
 					"the body has %zu bytes; the API accepts at most %d",

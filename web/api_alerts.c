@@ -384,6 +384,20 @@ static void create_ack(struct api_request *r, struct ack_set *set)
 	}
 	if (body_time(r, body, "expiresAt", &expires_at_ms) < 0)
 		goto out;
+	if (expires_at_ms != 0 && expires_at_ms <= r->now_ms) {
+		api_reply_bad_param(r->req, "expiresAt",
+				    "is not in the future; give a later time, or leave it out to "
+				    "keep the acknowledgement until the alert resolves");
+		goto out;
+	}
+	if (!alerter_alert_firing(r->api->src.al, rule, fingerprint)) {
+		api_reply_error(r->req, 404, "alert not found",
+				"no firing alert of rule %s has fingerprint %016" PRIx64
+				"; GET /api/v1/alerts lists the firing alerts with their rule and "
+				"fingerprint",
+				rule, fingerprint);
+		goto out;
+	}
 	if (ack_create(set, rule, fingerprint,
 		       json_string_value(json_object_get(body, "createdBy")),
 		       json_string_value(json_object_get(body, "comment")), expires_at_ms,

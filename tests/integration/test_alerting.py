@@ -295,6 +295,7 @@ def test_kill9_loses_nothing_and_repeats_nothing(daemon_factory, tmp_path, mailb
              what="the first webhook attempt and the email")
     time.sleep(0.5)  # the email's outcome reaches the outbox
     kill9(d)
+    time.sleep(0.5)  # a request sent just before the kill is recorded by now
     with hook.lock:
         hook.actions.clear()  # from now on the webhook accepts
         failed_attempts = len(hook.requests)
@@ -398,6 +399,8 @@ def test_shipped_example_config(daemon_factory, tmp_path, mailbox):
     body = hook_bodies(hook)[0][1]
     assert body["groupLabels"] == {"alertname": "ServiceDown", "team": "web"}
     assert body["alerts"][0]["labels"]["severity"] == "page"
+    assert body["alerts"][0]["annotations"]["summary"] == "website is down"
+    assert body["alerts"][0]["generatorURL"].startswith("http://127.0.0.1:9517/")
     latency = [line for line in d.metrics().splitlines()
                if line.startswith('tocsin_notification_latency_seconds_bucket{le="1"}')]
     assert latency and float(latency[0].split()[-1]) >= 1, latency
@@ -483,4 +486,22 @@ def test_outage_delivers_latest_state_last(daemon_factory, tmp_path, mailbox):
     finally:
         con.close()
     assert superseded >= 2
+    hook.stop()
+
+
+def test_renamed_receiver_gets_the_firing_alert(daemon_factory, tmp_path, mailbox):
+    """A reload that points the route at a receiver with a new name starts a new log for
+    it: the new receiver gets the group's firing alert at the next check instead of
+    waiting for repeat_interval."""
+    hook = ScriptedServer()
+    d, svc, other = start_stack(daemon_factory, tmp_path, hook, mailbox)
+    svc.stop()
+    wait_for(lambda: hook.requests, timeout=15, what="the first notification")
+    d.write_config(open(d.config_path).read().replace("pager", "pager2"))
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: any(b["receiver"] == "pager2" for _, b in hook_bodies(hook)), timeout=15,
+             what="the notification of the renamed receiver")
+    body = [b for _, b in hook_bodies(hook) if b["receiver"] == "pager2"][0]
+    assert body["status"] == "firing"
+    assert probes_in(body) == [("svc", "firing")]
     hook.stop()

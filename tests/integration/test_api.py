@@ -337,6 +337,24 @@ def test_api_acks_and_reload(daemon_factory, tmp_path):
                            body={"rule": alert["rule"], "fingerprint": "xyz"})
     assert status == 400
     assert "fingerprint" in body["error"]
+    # An unknown alert is not acknowledged: a typo must not look like success.
+    status, _, body = call(d, "POST", "/api/v1/acks", token=ADMIN_TOKEN, body={
+        "rule": alert["rule"], "fingerprint": "0000000000000000", "createdBy": "tests",
+        "comment": "typo"})
+    assert status == 404, body
+    assert "0000000000000000" in body["detail"]
+    status, _, body = call(d, "POST", "/api/v1/acks", token=ADMIN_TOKEN, body={
+        "rule": alert["rule"], "fingerprint": alert["fingerprint"], "createdBy": "tests",
+        "comment": "late", "expiresAt": "2001-01-01T00:00:00Z"})
+    assert status == 400
+    assert "expiresAt" in body["error"]
+    assert "leave it out" in body["detail"]
+    # A JSON body sent as a form (curl -d without -H) is read as JSON.
+    status, _, body = call(d, "POST", "/api/v1/acks", token=ADMIN_TOKEN, raw=json.dumps({
+        "rule": alert["rule"], "fingerprint": alert["fingerprint"], "createdBy": "curl",
+        "comment": "from curl"}).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200, body
 
     status, _, body = call(d, "POST", "/api/v1/reload", token=ADMIN_TOKEN)
     assert status == 200, body

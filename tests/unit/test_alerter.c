@@ -694,6 +694,7 @@ static void repeat_interval_and_ack(void **state)
 	char rule[64];
 	char *error = NULL;
 	const struct sent *s;
+	uint64_t fingerprint;
 
 	start(f, repeat_config);
 	fire(f, a);
@@ -708,11 +709,16 @@ static void repeat_interval_and_ack(void **state)
 	assert_int_equal(s->alert_count, 1);
 	assert_true(sent_alert(s, "Down", "a")->firing);
 
-	/* An acknowledgement of the evaluator's (rule, fingerprint) stops the repeats. */
+	/* An acknowledgement of the alert's (rule, fingerprint), as the alert list reports
+	 * them, stops the repeats. */
 	rule_key(&a, rule, sizeof rule);
-	if (ack_create(alerter_acks(f->a), rule, ident_fingerprint(&a), "tester", "looking at it",
-		       0, now_ms(), &error) < 0)
+	alerter_list_alerts(f->a, now_ms(), collect_alert, &rows);
+	fingerprint = find_row(&rows, "Down", "a")->fingerprint;
+	assert_true(alerter_alert_firing(f->a, rule, fingerprint));
+	if (ack_create(alerter_acks(f->a), rule, fingerprint, "tester", "looking at it", 0,
+		       now_ms(), &error) < 0)
 		fail_msg("ack_create: %s", error);
+	rows.count = 0;
 	alerter_list_alerts(f->a, now_ms(), collect_alert, &rows);
 	assert_true(find_row(&rows, "Down", "a")->acked);
 	/* The next repeat would be written at the first group check 500 ms after the last. */
@@ -725,7 +731,7 @@ static void repeat_interval_and_ack(void **state)
 	s = &rec.sent[2];
 	assert_true(key_has_sequence(s, "/3"));
 	assert_false(sent_alert(s, "Down", "a")->firing);
-	assert_null(ack_get(alerter_acks(f->a), rule, ident_fingerprint(&a)));
+	assert_null(ack_get(alerter_acks(f->a), rule, fingerprint));
 }
 
 static void silence_keeps_alert_out(void **state)
