@@ -425,3 +425,29 @@ struct alerting_config *alerting_config_read(struct cfg_map *root)
 	}
 	return ac;
 }
+
+static size_t count_routes(const struct route *r)
+{
+	size_t n = 1;
+
+	for (size_t i = 0; i < r->route_count; i++)
+		n += count_routes(r->routes[i]);
+	return n;
+}
+
+void alerting_config_summary(const struct alerting_config *ac, FILE *out)
+{
+	fprintf(out, "alerting: %zu receivers, %zu routes, %zu inhibit rules, %zu time intervals\n",
+		ac->receiver_count, ac->route != NULL ? count_routes(ac->route) : 0,
+		ac->inhibit_rule_count, ac->time_interval_count);
+	for (size_t i = 0; i < ac->receiver_count; i++) {
+		const struct alerting_receiver *r = &ac->receivers[i];
+
+		fprintf(out, "  receiver %s:", r->name);
+		if (r->integration_count == 0)
+			fprintf(out, " no integrations, so notifications routed to it are dropped");
+		for (size_t k = 0; k < r->integration_count; k++)
+			fprintf(out, "%s%s", k == 0 ? " " : ", ", r->integrations[k].type->name);
+		fputc('\n', out);
+	}
+}

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "alerter/inhibit.h"
 #include "alerter/route.h"
@@ -72,6 +73,10 @@ struct alerting_config {
  */
 struct alerting_config *alerting_config_read(struct cfg_map *root);
 void alerting_config_free(struct alerting_config *ac);
+
+/* Prints the section's summary for --check-config: counts, and each receiver's
+ * integrations (or a warning that it has none). */
+void alerting_config_summary(const struct alerting_config *ac, FILE *out);
 
 /* Lookup by name; NULL when there is none. */
 const struct alerting_receiver *alerting_config_receiver(const struct alerting_config *ac,

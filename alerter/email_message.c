@@ -902,6 +902,17 @@ static void append_qp_part(struct em_buf *b, const char *boundary, const char *t
 	free(encoded);
 }
 
+char *email_message_token_header(const char *name, const char *value)
+{
+	bool plain = strstr(value, "=?") == NULL && strlen(name) + 2 + strlen(value) <= 998;
+
+	for (const char *p = value; plain && *p != '\0'; p++)
+		plain = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f;
+	if (!plain)
+		return email_message_header(name, value);
+	return xasprintf("%s: %s\r\n", name, value);
+}
+
 static void append_header(struct em_buf *b, const char *name, const char *value)
 {
 	char *line = email_message_header(name, value);
@@ -943,8 +954,13 @@ char *email_message_build(const struct notification *n, const struct email_messa
 	buf_printf(&b, "Message-ID: %s\r\n",
 		   email_message_id(n, email_address_domain(o->from), line, sizeof line));
 	buf_puts(&b, "MIME-Version: 1.0\r\n");
-	if (n->idempotency_key != NULL && n->idempotency_key[0] != '\0')
-		append_header(&b, "X-Tocsin-Idempotency-Key", n->idempotency_key);
+	if (n->idempotency_key != NULL && n->idempotency_key[0] != '\0') {
+		char *key =
+		    email_message_token_header("X-Tocsin-Idempotency-Key", n->idempotency_key);
+
+		buf_puts(&b, key);
+		free(key);
+	}
 	/* "=_" never occurs in quoted-printable text, so the bodies cannot hold the boundary. */
 	snprintf(boundary, sizeof boundary, "=_tocsin_%016" PRIx64, notification_hash(n));
 	buf_printf(&b, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", boundary);

@@ -69,6 +69,13 @@ char *email_message_build(const struct notification *n, const struct email_messa
  * in the value become spaces. Returns a string the caller frees.
  */
 char *email_message_header(const char *name, const char *value);
+/*
+ * The same for a value that programs read, such as the idempotency key: printable ASCII
+ * without spaces is sent as it is on one line (up to SMTP's 998 octets, past the 78
+ * recommended for text), so a script that reads the raw header sees the value.
+ * Anything else is encoded as email_message_header() does.
+ */
+char *email_message_token_header(const char *name, const char *value);
 
 /*
  * Encodes text as quoted-printable (RFC 2045, section 6.7). Line breaks in the input ("\n",

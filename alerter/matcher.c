@@ -203,6 +203,12 @@ static int matcher_read_one(struct matcher_text *t, bool braces, struct matcher_
 		return matcher_fail(t, "one of the operators =, !=, =~, !~");
 	}
 	matcher_skip_spaces(t);
+	/* `severity=="page"` would compare with the text `="page"`: a typo, never meant. */
+	if (t->text[t->i] == '=' || t->text[t->i] == '~') {
+		free(name);
+		return matcher_fail(t, "a value; the operators are =, !=, =~ and !~ (a value "
+				       "that starts with = or ~ must be quoted)");
+	}
 	value = t->text[t->i] == '"' ? matcher_read_quoted(t) : matcher_read_bare(t, braces);
 	if (value == NULL) {
 		free(name);

@@ -1288,4 +1288,6 @@ void config_print_summary(const struct config *cfg, FILE *out)
 		}
 		fputc('\n', out);
 	}
+	if (cfg->alerting != NULL)
+		alerting_config_summary(cfg->alerting, out);
 }

@@ -383,6 +383,11 @@ def test_shipped_example_config(daemon_factory, tmp_path, mailbox):
     (tmp_path / "rules" / "service.yml").write_text(
         open(os.path.join(examples, "rules", "service.yml")).read())
     d = daemon_factory(text)
+    summary = subprocess.run([tocsind_path(), "--config", d.config_path, "--check-config"],
+                             capture_output=True, text=True, timeout=30)
+    assert summary.returncode == 0, summary.stderr
+    assert "alerting: 2 receivers, 2 routes" in summary.stdout
+    assert "  receiver web-oncall: webhook, email\n" in summary.stdout
     wait_for(lambda: 'tocsin_probe_success{' in d.metrics() and 'probe="website"' in d.metrics(),
              timeout=15, what="the website probe's first run")
     time.sleep(1)

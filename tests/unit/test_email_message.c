@@ -424,6 +424,23 @@ static void header_strips_line_breaks(void **state)
 	free(header);
 }
 
+static void token_header_stays_plain(void **state)
+{
+	char value[300];
+	char *header;
+
+	(void)state;
+	memset(value, 'k', 150);
+	value[150] = '\0';
+	header = email_message_token_header("X-Tocsin-Idempotency-Key", value);
+	assert_true(strncmp(header, "X-Tocsin-Idempotency-Key: kkkk", 30) == 0);
+	assert_int_equal(strlen(header), strlen("X-Tocsin-Idempotency-Key: ") + 150 + 2);
+	free(header);
+	header = email_message_token_header("X-Tocsin-Idempotency-Key", "caf\xc3\xa9/1");
+	assert_non_null(strstr(header, "=?UTF-8?B?"));
+	free(header);
+}
+
 static void header_long_word_is_encoded(void **state)
 {
 	char value[300];
@@ -769,6 +786,7 @@ int main(void)
 	    cmocka_unit_test(header_utf8_uses_encoded_words),
 	    cmocka_unit_test(header_strips_line_breaks),
 	    cmocka_unit_test(header_long_word_is_encoded),
+	    cmocka_unit_test(token_header_stays_plain),
 	    cmocka_unit_test(qp_round_trips_long_url),
 	    cmocka_unit_test(qp_escapes),
 	    cmocka_unit_test(date_is_rfc5322),

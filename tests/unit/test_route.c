@@ -115,6 +115,10 @@ static void matcher_string_errors(void **state)
 	    {"a=\"x\" b",
 	     "invalid matcher \"a=\\\"x\\\" b\": unexpected \"b\" at column 7, expected "
 	     "\",\" or the end"},
+	    {"severity==\"page\"",
+	     "invalid matcher \"severity==\\\"page\\\"\": unexpected \"=\" at column 10, "
+	     "expected a value; the operators are =, !=, =~ and !~ (a value that starts with = "
+	     "or ~ must be quoted)"},
 	    {"a=~\"(\"", "invalid regex \"(\" for label a (Unmatched ( or \\(); expected a POSIX "
 			 "extended regular expression (plus (?i), (?:...) and \\d)"},
 	};
