@@ -78,11 +78,11 @@ probes:
 """
 
 
-def get(daemon, params):
+def get(daemon, params, timeout=30):
     """Returns (status, headers, body bytes) of GET /graph with the given parameters."""
     url = daemon.url + "/graph?" + urllib.parse.urlencode(params)
     try:
-        with urllib.request.urlopen(url, timeout=30) as r:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
@@ -254,14 +254,16 @@ def test_full_queue_is_503(graph_daemon):
     results = []
 
     def request(i):
+        # The 17 accepted renders run one after another: on a busy machine with a
+        # sanitizer build that takes minutes, so the client waits long enough.
         results.append(get(graph_daemon, {"series": "node_load1", "start": f"-{i + 1}m",
-                                          "width": 4000, "height": 4000}))
+                                          "width": 2000, "height": 2000}, timeout=180))
 
     threads = [threading.Thread(target=request, args=(i,)) for i in range(40)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=120)
+        t.join(timeout=200)
     statuses = sorted(status for status, _, _ in results)
     assert len(statuses) == 40
     assert set(statuses) == {200, 503}, statuses
