@@ -15,6 +15,7 @@
 #include "alerter/alerting_config.h"
 #include "collector/cfg.h"
 #include "collector/hash.h"
+#include "collector/shard.h"
 #include "collector/xalloc.h"
 #include "probes/probe.h"
 
@@ -187,6 +188,8 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->api_token_count; i++)
 		free(cfg->api_tokens[i].name);
 	free(cfg->api_tokens);
+	free(cfg->http.tls.cert_file);
+	free(cfg->http.tls.key_file);
 	free(cfg);
 }
 
@@ -472,6 +475,7 @@ static void config_read_globals(struct cfg_map *root, struct config *c, struct c
 	}
 	config_read_rrdcached(root, c);
 	config_read_rule_settings(root, c);
+	shard_read_config(root, c);
 
 	config_get_interval(root, "interval", &c->interval_ms);
 	rc = config_get_timeout(root, "timeout", &c->timeout_ms);
@@ -1126,6 +1130,7 @@ static void config_read_api(struct cfg_map *root, struct config *c)
 			struct cfg_map m;
 
 			if (cfg_seq_map(&seq, i, &m) != 1) {
+				cfg_map_discard(&m);
 				cfg_seq_error(&seq, i,
 					      "expected a mapping {name: NAME, sha256: HEX, role: "
 					      "admin|read}");
@@ -1143,8 +1148,43 @@ static void config_read_api(struct cfg_map *root, struct config *c)
 }
 
 /*
- * http: {max_header_size, max_header_count, max_body_size, max_connections, timeout}. Each
- * key is optional. The lower bounds keep an ordinary request or a scrape servable.
+ * http.tls: {cert_file, key_file, min_version}. Both files are required. The HTTP server
+ * loads them at start and on each reload, so their content is checked there, not here.
+ */
+static void config_read_http_tls(struct cfg_map *http, struct config *c)
+{
+	struct config_http_tls *tls = &c->http.tls;
+	struct cfg_map m;
+	char *text;
+
+	if (cfg_get_map(http, "tls", &m) != 1) {
+		cfg_map_finish(&m);
+		return;
+	}
+	if (cfg_get_string(&m, "cert_file", &tls->cert_file) == 0)
+		cfg_error(&m, NULL,
+			  "missing required key \"cert_file\": the PEM file with the server "
+			  "certificate and its chain");
+	if (cfg_get_string(&m, "key_file", &tls->key_file) == 0)
+		cfg_error(&m, NULL,
+			  "missing required key \"key_file\": the PEM file with the certificate's "
+			  "private key");
+	if (cfg_get_string(&m, "min_version", &text) == 1) {
+		if (strcmp(text, "1.2") == 0)
+			tls->min_version = CONFIG_TLS_VERSION_1_2;
+		else if (strcmp(text, "1.3") == 0)
+			tls->min_version = CONFIG_TLS_VERSION_1_3;
+		else
+			cfg_error(&m, "min_version",
+				  "invalid TLS version %s (accepted: \"1.2\", \"1.3\")", text);
+		free(text);
+	}
+	cfg_map_finish(&m);
+}
+
+/*
+ * http: {max_header_size, max_header_count, max_body_size, max_connections, timeout, tls}.
+ * Each key is optional. The lower bounds keep an ordinary request or a scrape servable.
  */
 static void config_read_http(struct cfg_map *root, struct config *c)
 {
@@ -1183,6 +1223,7 @@ static void config_read_http(struct cfg_map *root, struct config *c)
 		else
 			c->http.timeout_ms = value;
 	}
+	config_read_http_tls(&http, c);
 	cfg_map_finish(&http);
 }
 
@@ -1234,6 +1275,32 @@ const struct config_probe *config_find_probe(const struct config *cfg, const cha
 		if (strcmp(cfg->probes[i].name, name) == 0)
 			return &cfg->probes[i];
 	return NULL;
+}
+
+/* Discovered targets are not known here; they are split by name as they are found. */
+static void config_print_shard_summary(const struct config *cfg, FILE *out)
+{
+	size_t own = 0;
+	size_t total = 0;
+	size_t templates = 0;
+
+	for (size_t i = 0; i < cfg->probe_count; i++) {
+		const struct config_probe *p = &cfg->probes[i];
+
+		if (p->discovery != NULL) {
+			templates++;
+			continue;
+		}
+		total++;
+		if (shard_owns(cfg->shard_index, cfg->shard_count, p->name))
+			own++;
+	}
+	fprintf(out, "shard %u/%u: runs %zu of %zu probes", cfg->shard_index, cfg->shard_count, own,
+		total);
+	if (templates > 0)
+		fprintf(out, ", and its share of the targets of %zu discovery template%s",
+			templates, templates == 1 ? "" : "s");
+	fputc('\n', out);
 }
 
 void config_print_summary(const struct config *cfg, FILE *out)
@@ -1288,6 +1355,8 @@ void config_print_summary(const struct config *cfg, FILE *out)
 		}
 		fputc('\n', out);
 	}
+	if (cfg->shard_count > 0)
+		config_print_shard_summary(cfg, out);
 	if (cfg->alerting != NULL)
 		alerting_config_summary(cfg->alerting, out);
 }

@@ -88,6 +88,19 @@ enum config_api_read {
 	CONFIG_API_READ_TOKEN,    /* nobody: every read needs a token of role read or admin */
 };
 
+/* The TLS protocol versions http.tls.min_version accepts. */
+enum config_tls_version {
+	CONFIG_TLS_VERSION_1_2,
+	CONFIG_TLS_VERSION_1_3,
+};
+
+/* The `http.tls:` section. cert_file is NULL when the section is absent, so HTTP is plain. */
+struct config_http_tls {
+	char *cert_file; /* PEM certificate, followed by its chain */
+	char *key_file;  /* PEM private key without a passphrase */
+	enum config_tls_version min_version;
+};
+
 /* The `http:` section: limits of the HTTP server, applied to every endpoint. */
 struct config_http {
 	uint64_t max_header_size;  /* bytes of the request line and headers together */
@@ -95,6 +108,7 @@ struct config_http {
 	uint64_t max_body_size;    /* bytes */
 	uint64_t max_connections;  /* open client connections */
 	uint64_t timeout_ms;       /* read and write timeout of a connection, idle ones too */
+	struct config_http_tls tls;
 };
 
 struct config {
@@ -111,6 +125,10 @@ struct config {
 	enum log_level log_level;
 	struct config_probe *probes;
 	size_t probe_count;
+	/* `shard: I/N` or --shard: this instance runs only the probes of shard I of N (see
+	 * shard.h). A count of 0 means no shard was set, and every probe runs. */
+	unsigned shard_index;
+	unsigned shard_count;
 	/* Glob patterns of rule files, NULL-terminated. A relative pattern is joined to the
 	 * directory of the config file when its name has one. */
 	char **rule_files;

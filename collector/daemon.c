@@ -27,6 +27,7 @@
 #include "collector/scheduler.h"
 #include "collector/selfmon.h"
 #include "collector/series.h"
+#include "collector/shard.h"
 #include "collector/statedb.h"
 #include "collector/store.h"
 #include "collector/window.h"
@@ -80,6 +81,12 @@ struct config *daemon_load_config(const struct daemon_options *opts, char **erro
 	}
 	if (opts->data_dir != NULL)
 		config_set_data_dir(cfg, opts->data_dir);
+	if (opts->shard != NULL && shard_set(cfg, opts->shard, &err) < 0) {
+		*errors = xasprintf("--shard: %s", err);
+		free(err);
+		config_free(cfg);
+		return NULL;
+	}
 
 	/* A template's options are checked against the targets its files list now. */
 	for (size_t i = 0; i < cfg->probe_count; i++) {
@@ -204,7 +211,8 @@ static int rebind_http(struct daemon *d, struct config *next)
 	api_attach(d->api, srv);
 	static_route(srv);
 	selfmon_set_sources(d->mon, d->store, d->sched, d->http);
-	log_notice("daemon", NULL, "now listening on http://%s%s%s:%u/",
+	log_notice("daemon", NULL, "now listening on %s://%s%s%s:%u/",
+		   next->http.tls.cert_file != NULL ? "https" : "http",
 		   strchr(next->listen_host, ':') ? "[" : "", next->listen_host,
 		   strchr(next->listen_host, ':') ? "]" : "", next->listen_port);
 	return 0;
@@ -225,6 +233,7 @@ static int reload(struct daemon *d, char **errors_out)
 	char *errors = NULL;
 	struct config *next;
 	struct rule_set *rules;
+	struct http_tls *tls = NULL;
 
 	log_notice("daemon", NULL, "reloading %s",
 		   d->opts->config_path ? d->opts->config_path : "the embedded config");
@@ -250,6 +259,23 @@ static int reload(struct daemon *d, char **errors_out)
 		return -1;
 	}
 
+	/* Certificate and key files are read again on every reload, so that a renewed
+	 * certificate is served without a restart. */
+	if (next->http.tls.cert_file != NULL) {
+		tls = http_tls_new(&next->http.tls, &errors);
+		if (tls == NULL) {
+			log_error("config", NULL,
+				  "reload rejected: %s; still serving with the previous TLS "
+				  "certificate and config",
+				  errors);
+			selfmon_config_loaded(d->mon, false, 0);
+			audit_config_rejected(d->audit, "signal", d->opts->config_path, errors);
+			pass_errors(errors_out, errors);
+			config_free(next);
+			rules_free(rules);
+			return -1;
+		}
+	}
 	keep_resource_settings(next, d->cfg);
 	if (rebind_http(d, next) < 0) {
 		char *error = xasprintf("listen: cannot listen on %s port %u", next->listen_host,
@@ -261,6 +287,7 @@ static int reload(struct daemon *d, char **errors_out)
 		pass_errors(errors_out, error);
 		config_free(next);
 		rules_free(rules);
+		http_tls_free(tls);
 		return -1;
 	}
 	if (!d->opts->log_level_set && next->log_level_set)
@@ -274,6 +301,7 @@ static int reload(struct daemon *d, char **errors_out)
 		 * scheduler; the old config is freed only afterwards. */
 		d->cfg = next;
 		http_server_configure(d->http, next);
+		http_server_set_tls(d->http, tls);
 		discovery_set_config(d->disc, next);
 		alerter_apply(d->al, next->alerting);
 		config_free(old);
@@ -425,6 +453,17 @@ static int daemon_start(struct daemon *d)
 	if (d->http == NULL)
 		return -1;
 	http_server_configure(d->http, d->cfg);
+	if (d->cfg->http.tls.cert_file != NULL) {
+		char *error = NULL;
+		struct http_tls *tls = http_tls_new(&d->cfg->http.tls, &error);
+
+		if (tls == NULL) {
+			log_error("http", NULL, "cannot start TLS: %s", error);
+			free(error);
+			return -1;
+		}
+		http_server_set_tls(d->http, tls);
+	}
 	d->graph = graph_new(
 	    d->base,
 	    &(struct graph_options){.reg = d->reg, .ev = d->ev, .rrdcached = d->cfg->rrdcached});
@@ -559,9 +598,10 @@ int daemon_run(const struct daemon_options *opts)
 		bool v6 = strchr(h, ':') != NULL;
 
 		printf("tocsind %s: monitoring %zu probe%s; serving "
-		       "http://%s%s%s:%u/ (metrics at /metrics), archives in %s\n",
+		       "%s://%s%s%s:%u/ (metrics at /metrics), archives in %s\n",
 		       PACKAGE_VERSION, scheduler_probe_count(d.sched),
-		       scheduler_probe_count(d.sched) == 1 ? "" : "s", v6 ? "[" : "", h,
+		       scheduler_probe_count(d.sched) == 1 ? "" : "s",
+		       d.cfg->http.tls.cert_file != NULL ? "https" : "http", v6 ? "[" : "", h,
 		       v6 ? "]" : "", http_server_port(d.http), d.cfg->data_dir);
 		fflush(stdout);
 		log_notice("daemon", NULL,

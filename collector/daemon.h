@@ -14,6 +14,7 @@ struct daemon_options {
 	const char *config_path; /* NULL: the embedded default config */
 	const char *listen;      /* --listen override, or NULL */
 	const char *data_dir;    /* --data-dir override, or NULL */
+	const char *shard;       /* --shard override ("I/N"), or NULL */
 	bool log_level_set;      /* --log-level given: it wins over the config */
 	enum log_level log_level;
 };

@@ -242,17 +242,32 @@ bool expr_matcher_matches(const struct expr_matcher *m, const char *value)
 	return false;
 }
 
+/* True when s starts a repetition operator: *, +, ? or a bound such as {2} or {1,3}. */
+static bool regex_is_repetition(const char *s)
+{
+	return s[0] == '*' || s[0] == '+' || s[0] == '?' ||
+	       (s[0] == '{' && s[1] >= '0' && s[1] <= '9');
+}
+
 /*
  * Rewrites the common RE2 forms that POSIX extended regexes lack: a leading (?i) becomes
  * REG_ICASE, (?: becomes (, and \d and \D become bracket expressions. The result is
  * anchored at both ends, as PromQL anchors every label regex.
+ * Returns NULL with the problem in why when a repetition operator follows another one
+ * ("a++", "a*{2}"); RE2 rejects these too, except one '?' after a repetition. glibc's
+ * regcomp() copies the repeated subtree for each operator, so a run of them takes
+ * memory exponential in its length.
+ * NOTE: repeated groups nested in each other ("((a+)+)+") grow the same way and are
+ * still accepted. Only the length of the text bounds their depth.
  */
-static char *regex_to_posix(const char *re, int *flags)
+static char *regex_to_posix(const char *re, int *flags, char *why, size_t size)
 {
 	size_t len = strlen(re);
 	char *out = xmalloc(len * 4 + 8);
 	size_t n = 0;
 	bool in_bracket = false;
+	/* 0: no repetition just before; 1: one; 2: one followed by a lazy '?'. */
+	int repetitions = 0;
 
 	*flags = REG_EXTENDED | REG_NOSUB;
 	if (strncmp(re, "(?i)", 4) == 0) {
@@ -262,6 +277,26 @@ static char *regex_to_posix(const char *re, int *flags)
 	out[n++] = '^';
 	out[n++] = '(';
 	for (const char *s = re; *s != '\0'; s++) {
+		if (!in_bracket && regex_is_repetition(s)) {
+			if (repetitions == 2 || (repetitions == 1 && s[0] != '?')) {
+				snprintf(
+				    why, size,
+				    "invalid nested repetition operator at offset %zu; put the "
+				    "inner repetition in a group",
+				    (size_t)(s - re));
+				free(out);
+				return NULL;
+			}
+			repetitions++;
+			out[n++] = *s;
+			/* A bound is copied whole, so its digits do not end the run. */
+			if (s[0] == '{') {
+				while (s[1] != '\0' && s[0] != '}')
+					out[n++] = *++s;
+			}
+			continue;
+		}
+		repetitions = 0;
 		if (!in_bracket && s[0] == '(' && s[1] == '?' && s[2] == ':') {
 			out[n++] = '(';
 			s += 2;
@@ -297,9 +332,16 @@ static char *regex_to_posix(const char *re, int *flags)
 int expr_regex_compile(const char *re, void **regex, char *why, size_t size)
 {
 	int flags;
-	char *pattern = regex_to_posix(re, &flags);
-	regex_t *compiled = xmalloc(sizeof(regex_t));
-	int rc = regcomp(compiled, pattern, flags);
+	char *pattern = regex_to_posix(re, &flags, why, size);
+	regex_t *compiled;
+	int rc;
+
+	if (pattern == NULL) {
+		*regex = NULL;
+		return -1;
+	}
+	compiled = xmalloc(sizeof(regex_t));
+	rc = regcomp(compiled, pattern, flags);
 
 	free(pattern);
 	if (rc != 0) {
@@ -1054,11 +1096,13 @@ static int64_t node_history(const struct expr_node *n)
 
 		h = a > h ? a : h;
 	}
-	if (node_history(n->lhs) > h)
-		h = node_history(n->lhs);
-	if (node_history(n->rhs) > h)
-		h = node_history(n->rhs);
-	return h;
+	/* Each side is walked once, because walking it twice per level takes time exponential
+	 * in the depth, and a chain of 30 binary operators or unary minus signs is that deep. */
+	int64_t lhs = node_history(n->lhs);
+	int64_t rhs = node_history(n->rhs);
+
+	h = lhs > h ? lhs : h;
+	return rhs > h ? rhs : h;
 }
 
 int64_t expr_history_ms(const struct expr *e)

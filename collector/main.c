@@ -16,6 +16,7 @@
 #include "collector/once.h"
 #include "collector/rules.h"
 #include "collector/ruletest.h"
+#include "collector/shard.h"
 
 static void usage(FILE *out)
 {
@@ -40,6 +41,11 @@ static void usage(FILE *out)
 	    "  -l, --listen ADDR:PORT serve HTTP on ADDR:PORT instead of the configured address\n"
 	    "                         (e.g. 127.0.0.1:9517, [::1]:9517)\n"
 	    "  -d, --data-dir DIR     write archives under DIR instead of the configured data_dir\n"
+	    "      --shard I/N        run only the probes of shard I of N (0 <= I < N); this\n"
+	    "                         overrides the config's `shard`. A probe's shard is the\n"
+	    "                         64-bit FNV-1a hash of its name and a zero byte, mixed by\n"
+	    "                         MurmurHash3's fmix64, modulo N (see docs/configuration.md).\n"
+	    "                         With --once, also print each probe's shard\n"
 	    "  -L, --log-level LEVEL  error, warn, notice, info or debug (default: info)\n"
 	    "  -V, --version          print the version and exit\n"
 	    "  -h, --help             print this help and exit\n"
@@ -156,6 +162,7 @@ int main(int argc, char **argv)
 	    {"test-rules", no_argument, NULL, 'T'},
 	    {"listen", required_argument, NULL, 'l'},
 	    {"data-dir", required_argument, NULL, 'd'},
+	    {"shard", required_argument, NULL, 'S'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
@@ -197,6 +204,21 @@ int main(int argc, char **argv)
 		case 'd':
 			opts.data_dir = optarg;
 			break;
+		case 'S': {
+			unsigned index;
+			unsigned count;
+			const char *problem = shard_parse(optarg, &index, &count);
+
+			if (problem != NULL) {
+				fprintf(stderr,
+					"tocsind: --shard: \"%s\" %s; expected I/N with 0 <= I < N "
+					"<= %d, e.g. --shard 0/3\n",
+					optarg, problem, SHARD_COUNT_MAX);
+				return 2;
+			}
+			opts.shard = optarg;
+			break;
+		}
 		case 'L':
 			if (log_level_parse(optarg, &opts.log_level) < 0) {
 				fprintf(stderr,

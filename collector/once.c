@@ -14,6 +14,7 @@
 #include "collector/discovery.h"
 #include "collector/scheduler.h"
 #include "collector/series.h"
+#include "collector/shard.h"
 #include "probes/probe.h"
 #include "web/exposition.h"
 #include "collector/xalloc.h"
@@ -57,6 +58,37 @@ static void report(const char *probe_name, const char *type_name, const struct p
 	fflush(st->out);
 }
 
+/* Prints which shard each probe belongs to, the config's own probes first, so that an
+ * operator can check a split before deploying it. */
+static void print_assignment(const struct config *cfg, struct config_probe *const *found,
+			     size_t found_count, FILE *out)
+{
+	size_t own = 0;
+	size_t total = 0;
+
+	for (size_t i = 0; i < cfg->probe_count + found_count; i++) {
+		const struct config_probe *p =
+		    i < cfg->probe_count ? &cfg->probes[i] : found[i - cfg->probe_count];
+
+		if (p->discovery != NULL)
+			continue;
+		total++;
+		if (shard_owns(cfg->shard_index, cfg->shard_count, p->name))
+			own++;
+	}
+	fprintf(out, "shard %u/%u: runs %zu of %zu probes\n", cfg->shard_index, cfg->shard_count,
+		own, total);
+	for (size_t i = 0; i < cfg->probe_count + found_count; i++) {
+		const struct config_probe *p =
+		    i < cfg->probe_count ? &cfg->probes[i] : found[i - cfg->probe_count];
+
+		if (p->discovery == NULL)
+			fprintf(out, "  shard %u/%u: %s\n", shard_of(p->name, cfg->shard_count),
+				cfg->shard_count, p->name);
+	}
+	fflush(out);
+}
+
 int once_run(struct config *cfg, FILE *out)
 {
 	struct once_state st = {.out = out};
@@ -77,6 +109,8 @@ int once_run(struct config *cfg, FILE *out)
 	/* The config's own probes, then the discovered targets of its templates. */
 	for (size_t i = 0; i < found_count; i++)
 		found_refs[i] = &found[i];
+	if (cfg->shard_count > 0)
+		print_assignment(cfg, found_refs, found_count, out);
 	scheduler_apply_with_discovered(sched, cfg, found_refs, found_count);
 	count = scheduler_probe_count(sched);
 	for (size_t i = 0; i < found_count; i++)

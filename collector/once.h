@@ -1,6 +1,7 @@
 /*
  * --once: run every configured probe one time, print each run's samples and result on
- * stdout, and report whether all of them succeeded. Nothing is archived or served.
+ * stdout, and report whether all of them succeeded. Nothing is archived or served. With a
+ * shard set, it first prints each probe's shard and then runs only its own.
  */
 #ifndef TOCSIN_ONCE_H
 #define TOCSIN_ONCE_H

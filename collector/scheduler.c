@@ -19,6 +19,7 @@
 #include "collector/health.h"
 #include "collector/log.h"
 #include "collector/series.h"
+#include "collector/shard.h"
 #include "collector/store.h"
 #include "collector/throttle.h"
 #include "collector/units.h"
@@ -613,6 +614,7 @@ void scheduler_apply(struct scheduler *sched, struct config *cfg)
 	struct sched_probe **sorted = xcalloc(sched->probe_count + 1, sizeof(*sorted));
 	uint64_t now = probe_now_ms();
 	size_t count = 0;
+	size_t foreign = 0;
 	char ids[256];
 
 	if (sched->probe_count > 0) {
@@ -630,6 +632,11 @@ void scheduler_apply(struct scheduler *sched, struct config *cfg)
 		/* A template is not run itself; its discovered targets come as probes. */
 		if (cp->discovery != NULL)
 			continue;
+		/* Another instance runs it: no timer, no series, nothing exported here. */
+		if (!shard_owns(cfg->shard_index, cfg->shard_count, cp->name)) {
+			foreign++;
+			continue;
+		}
 		old = find_sorted(sorted, sched->probe_count, cp->name);
 		if (old != NULL && !old->kept && old->fingerprint == cp->fingerprint &&
 		    old->type == cp->type) {
@@ -656,6 +663,9 @@ void scheduler_apply(struct scheduler *sched, struct config *cfg)
 		}
 	}
 
+	if (cfg->shard_count > 0)
+		log_info("scheduler", NULL, "shard %u/%u: runs %zu of %zu probes", cfg->shard_index,
+			 cfg->shard_count, count, count + foreign);
 	free(sorted);
 	free(sched->probes);
 	sched->probes = next;

@@ -37,7 +37,8 @@ void scheduler_set_window(struct scheduler *sched, struct window_store *ws);
  * Makes the running probe set match `cfg`. A probe whose name and fingerprint are
  * unchanged keeps running with its state and phase; a changed or new one starts fresh;
  * a removed one is cancelled and its series leave the registry. Takes ownership of each
- * probe's parsed state in `cfg` (sets it to NULL there).
+ * probe's parsed state in `cfg` (sets it to NULL there). When cfg sets a shard, only the
+ * probes whose names belong to it run; the others are treated as absent.
  */
 void scheduler_apply(struct scheduler *sched, struct config *cfg);
 

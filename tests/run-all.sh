@@ -1,7 +1,8 @@
 #!/bin/sh
 # The test command: installs what the tests need, builds tocsin twice (normal, and with
 # AddressSanitizer + UndefinedBehaviorSanitizer), runs the unit tests of both builds,
-# `make distcheck`, and the integration tests against both daemons. Ends with one line
+# `make distcheck`, a short run of the fuzz targets, and the integration tests against
+# both daemons. Ends with one line
 #   N passed, N failed, N skipped
 # and exits non-zero when anything failed.
 set -u
@@ -96,6 +97,24 @@ if (cd "$top/build/ci-normal" && make -s distcheck >"$out/distcheck.log" 2>&1); 
 else
 	failed=$((failed + 1))
 	tail -n 40 "$out/distcheck.log"
+fi
+
+# Each libFuzzer target runs 10 s from its seed corpus, and counts as one test. Building
+# and running all of them took 1.5 to 2.5 minutes on 2 cores (docs/fuzzing.md).
+step "fuzz targets (clang, 10 s each)"
+fuzz_log=$out/fuzz.log
+(cd "$top/build/ci-normal" && make -s fuzz FUZZ_SECONDS=10) >"$fuzz_log" 2>&1
+fuzz_passed=$(grep -c '^fuzz .*: passed' "$fuzz_log")
+fuzz_failed=$(grep -c '^fuzz .*: FAILED' "$fuzz_log")
+passed=$((passed + fuzz_passed))
+failed=$((failed + fuzz_failed))
+if [ "$fuzz_passed" = 0 ] && [ "$fuzz_failed" = 0 ]; then
+	# No target line means the targets did not build, which counts as one failure.
+	failed=$((failed + 1))
+	tail -n 20 "$fuzz_log"
+else
+	grep -A 4 '^fuzz ' "$fuzz_log" | grep -v '^fuzz .*: passed'
+	echo "fuzz: $fuzz_passed passed, $fuzz_failed failed"
 fi
 
 for kind in normal asan; do

@@ -178,8 +178,7 @@ static void add_silence(void *arg, const struct silence *s)
 	json_array_append_new(l->list, silence_json(s, l->now_ms));
 }
 
-/* One matcher of the request: an object {name, value, isRegex, isEqual} or a string. */
-static int read_matcher(json_t *item, size_t index, struct silence_matcher *m, char **error)
+int api_read_silence_matcher(json_t *item, size_t index, struct silence_matcher *m, char **error)
 {
 	const char *name, *value;
 	int is_regex = 0, is_equal = 1;
@@ -254,8 +253,8 @@ static void create_silence(struct api_request *r, struct silence_set *set)
 	}
 	matchers = xcalloc(json_array_size(list), sizeof(*matchers));
 	for (; count < json_array_size(list); count++) {
-		if (read_matcher(json_array_get(list, count), count, &matchers[count], &error) <
-		    0) {
+		if (api_read_silence_matcher(json_array_get(list, count), count, &matchers[count],
+					     &error) < 0) {
 			api_reply_bad_param(r->req, "matchers", "%s", error);
 			goto out;
 		}

@@ -79,6 +79,15 @@ json_t *api_json_fingerprint(uint64_t fp);
  */
 json_t *api_read_json_body(struct api_request *r);
 
+struct silence_matcher;
+/*
+ * Reads matchers[index] of a silence request: an object {name, value, isRegex, isEqual}
+ * or a string that silence_matcher_parse() reads. Fills *m (free with
+ * silence_matcher_clear), or returns -1 with *error (caller frees) naming the index.
+ * Pure: no reply is sent, so the fuzz target in tests/fuzz/ can call it.
+ */
+int api_read_silence_matcher(json_t *item, size_t index, struct silence_matcher *m, char **error);
+
 /*
  * Returns the client's address of req ("" when unknown). The connection owns the text, so
  * copy it to keep it past the request.
@@ -102,6 +111,18 @@ void api_handle_series(struct api_request *r);
 void api_handle_labels(struct api_request *r, const char *name);
 void api_handle_query(struct api_request *r);
 void api_handle_query_range(struct api_request *r);
+
+/* Most series a range query reads from the archive (web/api_archive.c). */
+#define API_ARCHIVE_MAX_SERIES 50
+
+struct expr_selector;
+/*
+ * Answers a range query of a plain instant selector from the RRD archive when its start
+ * is before the oldest window sample of the selected series (or no series has one).
+ * Returns 0 when the windows cover the range and nothing was sent, 1 after replying.
+ */
+int api_archive_query_range(struct api_request *r, const struct expr_selector *sel,
+			    int64_t start_ms, int64_t end_ms, int64_t step_ms);
 void api_handle_alerts(struct api_request *r);
 void api_handle_silences(struct api_request *r, const char *id);
 void api_handle_acks(struct api_request *r);

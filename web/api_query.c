@@ -1,8 +1,10 @@
 /*
  * /query and /query_range: expressions of the rule language evaluated over the in-memory
  * sample windows, answered in the shape of Prometheus's HTTP API so that Grafana's
- * Prometheus data source can read them. History older than the window holds (the rules'
- * longest range, at most WINDOW_DEFAULT_MAX_SAMPLES samples per series) is not read.
+ * Prometheus data source can read them. The window holds the rules' longest range, at most
+ * WINDOW_DEFAULT_MAX_SAMPLES samples per series, and nothing from before the daemon started.
+ * A range query of a plain selector that starts earlier reads the RRD archive
+ * (web/api_archive.c); any other expression over such a range gets 422.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +246,8 @@ void api_handle_query_range(struct api_request *r)
 {
 	struct expr *e = parse_query(r);
 	int64_t start, end, step;
+	struct expr_selector sel;
+	char since[32];
 	json_t *by_key;
 	json_t *result;
 	const char *key;
@@ -258,6 +262,21 @@ void api_handle_query_range(struct api_request *r)
 				    "the expression is a %s; a range query needs a scalar or an "
 				    "instant vector",
 				    expr_type_name(expr_result_type(e)));
+		goto out;
+	}
+	if (expr_as_selector(e, &sel)) {
+		if (api_archive_query_range(r, &sel, start, end, step) != 0)
+			goto out;
+	} else if (expr_history_ms(e) > 0 && start < r->api->start_ms) {
+		/* NOTE: the window may reach less far back than the daemon's start when the
+		 * rules' history is shorter than its uptime, and then the result misses points. */
+		api_reply_error(
+		    r->req, 422, "range starts before the in-memory window",
+		    "the in-memory window reaches back to %s (the daemon's start); older "
+		    "data is read from the archive only for plain selectors such as "
+		    "metric{label=\"value\"}, so query the selector or start the range "
+		    "later",
+		    api_format_time(r->api->start_ms, since, sizeof(since)));
 		goto out;
 	}
 	by_key = json_object();

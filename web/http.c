@@ -18,12 +18,17 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "collector/config.h"
 #include "collector/log.h"
@@ -74,8 +79,13 @@ struct http_token {
 	unsigned char sha256[CONFIG_API_SHA256_SIZE];
 };
 
+struct http_tls {
+	SSL_CTX *ctx;
+};
+
 struct http_server {
 	struct evhttp *http;
+	struct http_tls *tls; /* NULL: plain HTTP */
 	struct evhttp_bound_socket *socket;
 	struct series_registry *reg;
 	http_refresh_fn *refresh;
@@ -594,6 +604,165 @@ out:
 	return bound;
 }
 
+/*
+ * Writes OpenSSL's reason for the failure into buf and clears its error queue. The oldest
+ * queued error is the cause, such as "no start line"; later ones only name the caller.
+ */
+static void tls_error_reason(char *buf, size_t size)
+{
+	unsigned long code = ERR_peek_error();
+	const char *reason = code != 0 ? ERR_reason_error_string(code) : NULL;
+
+	snprintf(buf, size, "OpenSSL: %s", reason != NULL ? reason : "no reason given");
+	ERR_clear_error();
+}
+
+/*
+ * Opens the file once before OpenSSL does, because OpenSSL reports a missing or unreadable
+ * file without the errno text. Returns NULL, or the message for the caller.
+ */
+static char *tls_check_readable(const char *key, const char *path)
+{
+	FILE *file = fopen(path, "r");
+
+	if (file == NULL)
+		return xasprintf("http.tls.%s %s: cannot open: %s; check the path (a relative one "
+				 "is resolved against tocsind's working directory) and that "
+				 "tocsind may read the file",
+				 key, path, strerror(errno));
+	fclose(file);
+	return NULL;
+}
+
+/* Fails any passphrase prompt, so that an encrypted key never blocks on the terminal. */
+static int tls_no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	return 0;
+}
+
+static char *tls_key_mismatch(const struct config_http_tls *cfg, const char *reason)
+{
+	return xasprintf("http.tls.key_file %s: the private key does not match the certificate "
+			 "in %s (%s); give the key the certificate was issued for",
+			 cfg->key_file, cfg->cert_file, reason);
+}
+
+static char *tls_load_files(SSL_CTX *ctx, const struct config_http_tls *cfg)
+{
+	char reason[256];
+	char *error;
+
+	error = tls_check_readable("cert_file", cfg->cert_file);
+	if (error != NULL)
+		return error;
+	error = tls_check_readable("key_file", cfg->key_file);
+	if (error != NULL)
+		return error;
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1) {
+		tls_error_reason(reason, sizeof(reason));
+		return xasprintf("http.tls.cert_file %s: cannot load the certificate (%s); give a "
+				 "PEM file with the server certificate first, followed by its "
+				 "intermediate certificates",
+				 cfg->cert_file, reason);
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM) != 1) {
+		/* OpenSSL already compares the key with the certificate while loading it. */
+		bool mismatch = ERR_GET_LIB(ERR_peek_error()) == ERR_LIB_X509 &&
+				ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH;
+
+		tls_error_reason(reason, sizeof(reason));
+		if (mismatch)
+			return tls_key_mismatch(cfg, reason);
+		return xasprintf("http.tls.key_file %s: cannot load the private key (%s); give the "
+				 "PEM private key without a passphrase",
+				 cfg->key_file, reason);
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		tls_error_reason(reason, sizeof(reason));
+		return tls_key_mismatch(cfg, reason);
+	}
+	return NULL;
+}
+
+struct http_tls *http_tls_new(const struct config_http_tls *cfg, char **error)
+{
+	struct http_tls *tls = xcalloc(1, sizeof(*tls));
+	char reason[256];
+	int version = cfg->min_version == CONFIG_TLS_VERSION_1_3 ? TLS1_3_VERSION : TLS1_2_VERSION;
+
+	*error = NULL;
+	tls->ctx = SSL_CTX_new(TLS_server_method());
+	if (tls->ctx == NULL) {
+		tls_error_reason(reason, sizeof(reason));
+		*error = xasprintf("http.tls: cannot create the TLS context (%s)", reason);
+		goto fail;
+	}
+	if (SSL_CTX_set_min_proto_version(tls->ctx, version) != 1) {
+		tls_error_reason(reason, sizeof(reason));
+		*error = xasprintf("http.tls.min_version: this OpenSSL rejects the version (%s); "
+				   "use \"1.2\"",
+				   reason);
+		goto fail;
+	}
+#ifdef SSL_OP_NO_RENEGOTIATION
+	/* A client could otherwise make the server repeat the expensive handshake at will. */
+	SSL_CTX_set_options(tls->ctx, SSL_OP_NO_RENEGOTIATION);
+#endif
+	SSL_CTX_set_default_passwd_cb(tls->ctx, tls_no_passphrase);
+	*error = tls_load_files(tls->ctx, cfg);
+	if (*error != NULL)
+		goto fail;
+	return tls;
+fail:
+	http_tls_free(tls);
+	return NULL;
+}
+
+void http_tls_free(struct http_tls *tls)
+{
+	if (tls == NULL)
+		return;
+	SSL_CTX_free(tls->ctx);
+	free(tls);
+}
+
+void http_server_set_tls(struct http_server *srv, struct http_tls *tls)
+{
+	http_tls_free(srv->tls);
+	srv->tls = tls;
+}
+
+/*
+ * Gives evhttp an OpenSSL bufferevent for each accepted connection while TLS is on, or NULL
+ * so that evhttp makes a plain one. evhttp sets the socket afterwards, which starts the
+ * handshake. Each SSL holds a reference to its context, so a reload may free the context.
+ */
+static struct bufferevent *make_bufferevent(struct event_base *base, void *arg)
+{
+	struct http_server *srv = arg;
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if (srv->tls == NULL)
+		return NULL;
+	/* Returning NULL here would serve plain HTTP on the TLS port, so a failure to
+	 * allocate aborts, like any other allocation failure. */
+	ssl = SSL_new(srv->tls->ctx);
+	if (ssl == NULL) {
+		log_error("http", NULL, "out of memory: SSL_new failed");
+		abort();
+	}
+	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		log_error("http", NULL, "out of memory: bufferevent_openssl_socket_new failed");
+		abort();
+	}
+	/* Many clients close without a TLS close_notify; that is an ordinary end here. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
 struct http_server *http_server_new(struct event_base *base, const char *host, uint16_t port,
 				    struct series_registry *reg, http_refresh_fn *refresh,
 				    void *refresh_arg)
@@ -617,6 +786,7 @@ struct http_server *http_server_new(struct event_base *base, const char *host, u
 	srv->read_access = CONFIG_API_READ_LOOPBACK;
 	evhttp_set_allowed_methods(srv->http, HTTP_ALLOWED_METHODS);
 	evhttp_set_gencb(srv->http, dispatch, srv);
+	evhttp_set_bevcb(srv->http, make_bufferevent, srv);
 
 	add_route(srv, "/", handle_index, srv, "this list", false);
 	add_route(srv, "/healthz", handle_healthz, srv, "liveness check, answers \"ok\"", false);
@@ -673,5 +843,6 @@ void http_server_free(struct http_server *srv)
 	free(srv->routes);
 	free(srv->connections);
 	free(srv->tokens);
+	http_tls_free(srv->tls);
 	free(srv);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct config;
+struct config_http_tls;
 struct event_base;
 struct evhttp_request;
 struct series_registry;
@@ -32,6 +33,26 @@ struct http_server *http_server_new(struct event_base *base, const char *host, u
  * because libevent copies them into each connection when it accepts it.
  */
 void http_server_configure(struct http_server *srv, const struct config *cfg);
+/*
+ * A TLS server context built from http.tls: the certificate chain, its private key and the
+ * minimum protocol version.
+ */
+struct http_tls;
+
+/*
+ * Reads cfg's cert_file and key_file and checks that the key matches the certificate.
+ * Returns NULL with *error set to a message that names the file, the problem and the fix
+ * (the caller frees it). Reads the files with blocking I/O, so call it at start or reload.
+ */
+struct http_tls *http_tls_new(const struct config_http_tls *cfg, char **error);
+void http_tls_free(struct http_tls *tls);
+/*
+ * Serves connections accepted from now on over TLS with `tls`, or over plain HTTP when tls
+ * is NULL. The server takes ownership of tls and frees the previous one. Open connections
+ * keep the context they started with until they close.
+ */
+void http_server_set_tls(struct http_server *srv, struct http_tls *tls);
+
 /* Registers a handler for an exact path. */
 void http_server_route(struct http_server *srv, const char *path,
 		       void (*handler)(struct evhttp_request *req, void *arg), void *arg);

@@ -675,6 +675,27 @@ static void test_http_limit_errors(void **state)
 		      "would be rejected; add a token of role read or admin");
 }
 
+/*
+ * A token that is not a mapping is an error. The ASan build also checks that the key
+ * tracking of the rejected item is freed.
+ */
+static void test_api_token_not_mapping(void **state)
+{
+	char *errors = NULL;
+	struct config *cfg = config_load_string("t.yml",
+						"api:\n"
+						"  tokens:\n"
+						"    - ops\n",
+						&errors);
+
+	(void)state;
+	assert_null(cfg);
+	assert_non_null(errors);
+	assert_non_null(strstr(errors, "api.tokens[0]"));
+	assert_non_null(strstr(errors, "expected a mapping"));
+	free(errors);
+}
+
 static void test_print_summary(void **state)
 {
 	struct config *cfg = load_ok("listen: \"[::1]:9100\"\n"
@@ -759,6 +780,7 @@ int main(void)
 	    cmocka_unit_test(test_fingerprint_follows_inherited_values),
 	    cmocka_unit_test(test_http_limits),
 	    cmocka_unit_test(test_http_limit_errors),
+	    cmocka_unit_test(test_api_token_not_mapping),
 	    cmocka_unit_test(test_print_summary),
 	    cmocka_unit_test(test_load_file),
 	};

@@ -221,6 +221,17 @@ static const struct error_case error_cases[] = {
     {"x{a=~\"(\"}", "rules.yml:8:17: invalid regex \"(\" for label a (Unmatched ( or \\() at "
 		    "column 6 of expr, expected a POSIX extended regular expression (plus (?i), "
 		    "(?:...) and \\d)"},
+    /* glibc's regcomp() needs memory exponential in a run of repetition operators. */
+    {"x{a=~\"b++++\"}",
+     "rules.yml:8:17: invalid regex \"b++++\" for label a (invalid nested "
+     "repetition operator at offset 2; put the inner repetition in a group) at "
+     "column 6 of expr, expected a POSIX extended regular expression (plus (?i), "
+     "(?:...) and \\d)"},
+    {"x{a=~\"b*{2}\"}",
+     "rules.yml:8:17: invalid regex \"b*{2}\" for label a (invalid nested "
+     "repetition operator at offset 2; put the inner repetition in a group) at "
+     "column 6 of expr, expected a POSIX extended regular expression (plus (?i), "
+     "(?:...) and \\d)"},
     {"a + group_left b", "rules.yml:8:17: group_left (many-to-one matching) is not supported "
 			 "at column 5 of expr, expected one-to-one matching only: make both sides "
 			 "unique on the matching labels with on(...) or ignoring(...), for "
@@ -365,6 +376,40 @@ static void history_covers_longest_range(void **state)
 	}
 }
 
+/*
+ * 200 nested operators. Walking each side once per level ends at once, but walking it
+ * twice per level takes 2^200 steps.
+ */
+static void history_of_deep_expression(void **state)
+{
+	char text[512];
+	char *error = NULL;
+	struct expr *e;
+	size_t n = 0;
+
+	(void)state;
+	for (int i = 0; i < 200; i++)
+		text[n++] = '-';
+	strcpy(text + n, "rate(x[1h] offset 5m)");
+	e = expr_parse(text, NULL, &error);
+	if (e == NULL)
+		fail_msg("unary minus chain: %s", error);
+	assert_int_equal(expr_history_ms(e), 3900000);
+	expr_free(e);
+
+	n = 0;
+	for (int i = 0; i < 100; i++) {
+		memcpy(text + n, "a + ", 4);
+		n += 4;
+	}
+	strcpy(text + n, "rate(b[2h])");
+	e = expr_parse(text, NULL, &error);
+	if (e == NULL)
+		fail_msg("binary chain: %s", error);
+	assert_int_equal(expr_history_ms(e), 7200000);
+	expr_free(e);
+}
+
 struct regex_case {
 	const char *matcher;
 	const char *value;
@@ -386,6 +431,10 @@ static void regex_matchers_are_anchored_re2_subset(void **state)
 	    {"x{a!~\"b.*\"}", "", true},
 	    {"x{a=~\"[\\\\d.]+\"}", "1.5", true},
 	    {"x{a=~\"[]a]\"}", "]", true},
+	    {"x{a=~\"b{2}?\"}", "bb", true},
+	    {"x{a=~\"b+?c\"}", "bbc", true},
+	    {"x{a=~\"[+*]+\"}", "+*", true},
+	    {"x{a=~\"\\\\++\"}", "++", true},
 	    {"x{a=\"\"}", "", true},
 	    {"x{a!=\"\"}", "", false},
 	};
@@ -417,6 +466,7 @@ int main(void)
 	    cmocka_unit_test(column_counts_characters_not_bytes),
 	    cmocka_unit_test(history_covers_longest_range),
 	    cmocka_unit_test(regex_matchers_are_anchored_re2_subset),
+	    cmocka_unit_test(history_of_deep_expression),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
