@@ -298,3 +298,71 @@ def test_dashboard_in_chromium(daemon, browser):
              timeout=15, what="the API-unreachable banner")
     assert browser.script("return document.getElementById('banner').hidden") is False
     assert "DOWN" in text_of(browser, card)
+
+
+# A host probe that keeps the container's overlay root: the default list leaves out
+# overlay, and a test machine may have no other filesystem.
+HOST_CONFIG = """
+probes:
+  - name: host
+    type: host
+    interval: 1s
+    filesystems_exclude: [nfs, nfs4, cifs, smb3]
+"""
+
+
+def test_dashboard_host_and_audit(daemon_factory, browser):
+    d = daemon_factory(HOST_CONFIG)
+    query = "/query?query=node_filesystem_size_bytes%7Bprobe%3D%22host%22%7D"
+    filesystems = wait_for(lambda: api(d, query)["result"], timeout=15,
+                           what="node_filesystem_size_bytes of the host probe")
+    mountpoint = filesystems[0]["metric"]["mountpoint"]
+
+    # Host page: a row per filesystem and the load averages as numbers.
+    browser.get(d.url + "/#/host")
+    row = f'table.filesystems tr[data-mountpoint="{mountpoint}"]'
+    wait_for(lambda: text_of(browser, row), timeout=15, what=f"the filesystem row of {mountpoint}")
+    assert re.search(r"(OK|LOW|FULL)", text_of(browser, row)), text_of(browser, row)
+    load = text_of(browser, '[data-figure="load"]')
+    assert re.fullmatch(r"\d+\.\d\d / \d+\.\d\d / \d+\.\d\d", load), load
+    src = browser.script("return document.querySelector('.graph img').getAttribute('src')")
+    assert src.startswith("/graph?series="), src
+    assert "node_load" in src, src
+    assert "start=-1h" in src, src
+
+    # Audit page: the start-up record is listed and the chain checks out.
+    records = api(d, "/audit/verify")["records"]
+    browser.get(d.url + "/#/audit")
+    wait_for(lambda: text_of(browser, 'tr[data-action="config.load"]'), timeout=15,
+             what="the config.load record on the audit page")
+    assert "tocsind" in text_of(browser, 'tr[data-action="config.load"]')
+    browser.click("#audit-verify")
+    wait_for(lambda: "INTACT" in (text_of(browser, "#audit-verify-result") or ""), timeout=10,
+             what="the chain check result")
+    assert f"intact: {records} record" in text_of(browser, "#audit-verify-result")
+
+    # Phone width: the tables scroll inside their box, never the page.
+    browser.cdp("Emulation.setDeviceMetricsOverride",
+                {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+    for page in ["/#/host", "/#/audit"]:
+        browser.get(d.url + page)
+        wait_for(lambda: browser.script("return document.querySelector('main table') !== null"),
+                 timeout=10, what=f"the table on {page}")
+        width = browser.script("return [document.documentElement.scrollWidth, innerWidth]")
+        assert width[0] <= width[1], (page, width)
+
+    errors = [entry for entry in browser.console()
+              if entry["level"] in ("SEVERE", "WARNING") and "/graph?" not in entry["message"]]
+    assert errors == []
+
+
+def test_dashboard_host_without_probe(daemon_factory, browser):
+    d = daemon_factory(f"""
+probes:
+  - name: svc
+    type: tcp
+    target: "127.0.0.1:{free_port()}"
+""")
+    browser.get(d.url + "/#/host")
+    wait_for(lambda: "No host probe" in (text_of(browser, "main") or ""), timeout=15,
+             what="the no-host-probe message")

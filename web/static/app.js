@@ -12,7 +12,8 @@
   const notice = document.getElementById("notice");
   const updated = document.getElementById("updated");
 
-  // Page state that survives refreshes and route changes (group-by choice, graph range).
+  // Page state that survives refreshes and route changes (group-by choice, graph range,
+  // audit page offset, last chain check). Views read it in load() as well as in render().
   const state = {};
   let timer = null;
   let generation = 0;
@@ -22,7 +23,7 @@
   function parseRoute() {
     const hash = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
     if (hash.startsWith("probe/")) return { view: "probe", page: "overview", params: { name: hash.slice(6) } };
-    if (["alerts", "silences", "slos"].includes(hash)) return { view: hash, page: hash, params: {} };
+    if (["alerts", "silences", "slos", "host", "audit"].includes(hash)) return { view: hash, page: hash, params: {} };
     return { view: "overview", page: "overview", params: {} };
   }
 
@@ -50,6 +51,10 @@
     state,
     rerender() {
       if (lastData !== null) render(lastData);
+    },
+    // Loads the page again now, for a state change that needs other data (an audit page).
+    reload() {
+      refresh();
     },
     // Runs a write triggered by `button`, reports its result, and refreshes soon after,
     // because the alerter applies a silence or an acknowledgement on its next pass.
@@ -89,7 +94,7 @@
     highlightNav(route.page);
     scheduleNext();
     try {
-      const data = await t.views[route.view].load(route.params);
+      const data = await t.views[route.view].load(route.params, state);
       if (mine !== generation) return;
       lastData = data;
       lastUpdate = new Date();

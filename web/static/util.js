@@ -67,6 +67,19 @@ window.tocsin = window.tocsin || {};
     return (ratio * 100).toFixed(ratio >= 0.9995 || ratio <= -0.9995 ? 1 : 3) + " %";
   }
 
+  // Formats a byte count in binary units (KiB, MiB, ...), as df -h and free -h print them.
+  function formatBytes(bytes) {
+    if (bytes === null || bytes === undefined || !isFinite(bytes)) return "–";
+    const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let value = bytes;
+    let unit = 0;
+    while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit++;
+    }
+    return (unit === 0 ? value.toFixed(0) : value.toFixed(value < 10 ? 2 : 1)) + " " + units[unit];
+  }
+
   function getToken() {
     try {
       return sessionStorage.getItem(TOKEN_KEY) || "";
@@ -134,7 +147,7 @@ window.tocsin = window.tocsin || {};
   }
 
   Object.assign(t, {
-    el, badge, labelChips, formatDuration, formatRelative, formatTime, formatPercent,
+    el, badge, labelChips, formatDuration, formatRelative, formatTime, formatPercent, formatBytes,
     getToken, setToken, api, ApiError,
   });
 })(window.tocsin);
