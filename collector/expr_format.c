@@ -117,14 +117,32 @@ static void put_labels(struct text *t, char *const *labels, size_t count)
 
 static void put_node(struct text *t, const struct expr_node *n);
 
+/*
+ * True for names the parser reads as keywords where a binary operator's right side
+ * starts (`a + + group_left` is a metric, `a + group_left` is a modifier), so a metric
+ * of that name is written as {__name__="..."} to parse back.
+ */
+static bool keyword_name(const char *name)
+{
+	static const char *const words[] = {"and",         "or",   "unless",   "by",
+					    "without",     "on",   "ignoring", "group_left",
+					    "group_right", "bool", "offset"};
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(name, words[i]) == 0)
+			return true;
+	return false;
+}
+
 static void put_selector(struct text *t, const struct expr_node *n)
 {
 	static const char *const ops[] = {"=", "!=", "=~", "!~"};
-	size_t first = n->metric != NULL ? 1 : 0;
+	bool named = n->metric != NULL && !keyword_name(n->metric);
+	size_t first = named ? 1 : 0;
 
-	if (n->metric != NULL)
+	if (named)
 		put(t, "%s", n->metric);
-	if (n->matcher_count > first || n->metric == NULL) {
+	if (n->matcher_count > first || !named) {
 		put(t, "{");
 		for (size_t i = first; i < n->matcher_count; i++) {
 			put(t, "%s%s%s", i > first ? ", " : "", n->matchers[i].name,

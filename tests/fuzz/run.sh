@@ -8,6 +8,7 @@
 #   FUZZ_CFLAGS    the dependencies' compiler flags (pkg-config --cflags)
 #   FUZZ_LIBS      the dependencies' linker flags (pkg-config --libs)
 #   FUZZ_SECONDS   run time per target in seconds (default 10; 0 builds without running)
+#   FUZZ_SEED      libFuzzer's random seed; unset, each run explores from a new one
 #   FUZZ_CC        the compiler (default clang)
 #   FUZZ_JOBS      targets run at once, and compile jobs (default: nproc)
 # Objects and targets go to BUILDDIR/fuzz/; each run works on a copy of the target's seed
@@ -57,7 +58,7 @@ mkdir -p "$out/obj" "$out/bin" "$out/crashes" "$out/logs"
 # The helper scripts below read these. FUZZ_COMMON is split on white space but never
 # parsed again, so quotes in a -D value (-DTOCSIN_SYSCONFDIR="/etc") reach the compiler.
 export FUZZ_OUT="$out" FUZZ_SRCDIR="$srcdir" FUZZ_BUILDDIR="$builddir" FUZZ_CC="$cc"
-export FUZZ_COMMON="$common" FUZZ_SECONDS="$seconds"
+export FUZZ_COMMON="$common" FUZZ_SECONDS="$seconds" FUZZ_SEED="${FUZZ_SEED:-}"
 
 # Compiles one library source (the argument) into $out/obj with coverage instrumentation.
 # Built sources (default_config.c, static_assets.c) are found in the build directory.
@@ -107,7 +108,7 @@ mkdir -p "$FUZZ_OUT/corpus/$name" "$FUZZ_OUT/work/$name"
 cp "$FUZZ_SRCDIR/tests/fuzz/corpus/$name"/* "$FUZZ_OUT/corpus/$name/"
 cd "$FUZZ_OUT/work/$name" || exit 1
 "$FUZZ_OUT/bin/fuzz_$name" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
-	-print_final_stats=1 -artifact_prefix="$FUZZ_OUT/crashes/$name-" "$FUZZ_OUT/corpus/$name" \
+	${FUZZ_SEED:+-seed="$FUZZ_SEED"} -print_final_stats=1 -artifact_prefix="$FUZZ_OUT/crashes/$name-" "$FUZZ_OUT/corpus/$name" \
 	>"$FUZZ_OUT/logs/$name.log" 2>&1
 echo $? >"$FUZZ_OUT/logs/$name.rc"
 RUN

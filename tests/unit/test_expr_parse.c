@@ -33,6 +33,9 @@ static const struct parse_case parse_cases[] = {
     {"{__name__=~\"node_.*\"}", "{__name__=~\"node_.*\"}", EXPR_TYPE_VECTOR},
     {"{job=\"a\"}", "{job=\"a\"}", EXPR_TYPE_VECTOR},
     {"recorded:rate:5m", "recorded:rate:5m", EXPR_TYPE_VECTOR},
+    /* A metric named like a keyword (found by fuzzing): written so that it parses back. */
+    {"a + + group_left", "a + {__name__=\"group_left\"}", EXPR_TYPE_VECTOR},
+    {"bool{x=\"1\"}", "{__name__=\"bool\", x=\"1\"}", EXPR_TYPE_VECTOR},
     {"x[5m]", "x[5m]", EXPR_TYPE_MATRIX},
     {"x[90m]", "x[1h30m]", EXPR_TYPE_MATRIX},
     {"x[1h30m]", "x[1h30m]", EXPR_TYPE_MATRIX},
@@ -105,7 +108,7 @@ static const struct parse_case parse_cases[] = {
     {"time()", "time()", EXPR_TYPE_SCALAR},
     {"time() - x", "time() - x", EXPR_TYPE_VECTOR},
     {"sum(rate(x[5m])) by (job) > 0.5", "sum by (job) (rate(x[5m])) > 0.5", EXPR_TYPE_VECTOR},
-    {"on", "on", EXPR_TYPE_VECTOR},
+    {"on", "{__name__=\"on\"}", EXPR_TYPE_VECTOR},
     {"x{on=\"a\"}", "x{on=\"a\"}", EXPR_TYPE_VECTOR},
     {"x{a=~\"\\\\d+\"}", "x{a=~\"\\\\d+\"}", EXPR_TYPE_VECTOR},
 };
