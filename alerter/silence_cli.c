@@ -120,6 +120,12 @@ static int parse_arguments(int argc, char **argv, struct cli_request *r)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:d:L:", options, NULL)) != -1) {
+		int shared = daemon_options_apply(&r->opts, c, optarg);
+
+		if (shared < 0)
+			return CLI_EXIT_USAGE;
+		if (shared > 0)
+			continue;
 		switch (c) {
 		case 'S':
 			r->action = optarg;
@@ -136,20 +142,6 @@ static int parse_arguments(int argc, char **argv, struct cli_request *r)
 			break;
 		case 'C':
 			r->comment = optarg;
-			break;
-		case 'c':
-			r->opts.config_path = optarg;
-			break;
-		case 'd':
-			r->opts.data_dir = optarg;
-			break;
-		case 'L':
-			if (log_level_parse(optarg, &r->opts.log_level) < 0) {
-				return usage_error("--log-level: \"%s\" is not a level (accepted: "
-						   "error, warn, notice, info, debug)",
-						   optarg);
-			}
-			r->opts.log_level_set = true;
 			break;
 		default:
 			/* getopt_long() has printed the problem; other tocsind options land

@@ -571,6 +571,31 @@ static int daemon_stop(struct daemon *d)
 	return 0;
 }
 
+int daemon_options_apply(struct daemon_options *opts, int c, const char *arg)
+{
+	switch (c) {
+	case 'c':
+		opts->config_path = arg;
+		return 1;
+	case 'd':
+		opts->data_dir = arg;
+		return 1;
+	case 'L':
+		if (log_level_parse(arg, &opts->log_level) < 0) {
+			fprintf(
+			    stderr,
+			    "tocsind: --log-level: \"%s\" is not a level (accepted: error, warn, "
+			    "notice, info, debug) (see --help)\n",
+			    arg);
+			return -1;
+		}
+		opts->log_level_set = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int daemon_run(const struct daemon_options *opts)
 {
 	struct daemon d = {.opts = opts};

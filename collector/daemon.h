@@ -30,4 +30,12 @@ struct config *daemon_load_config(const struct daemon_options *opts, char **erro
 /* Runs until SIGTERM/SIGINT. Returns the process exit status. */
 int daemon_run(const struct daemon_options *opts);
 
+/*
+ * Applies one of the options that the command-line actions (--silence, --audit) share
+ * with the daemon: getopt codes 'c' (--config), 'd' (--data-dir) and 'L' (--log-level).
+ * Returns 1 when c was one of them, 0 when it was not, and -1 after printing an error for
+ * an invalid log level.
+ */
+int daemon_options_apply(struct daemon_options *opts, int c, const char *arg);
+
 #endif
