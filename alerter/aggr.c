@@ -272,7 +272,7 @@ static void adopt_saved(struct alerter *a, struct al_group *g)
 		if (strcmp(s->key, g->key) != 0)
 			continue;
 		*pp = s->next;
-		/* The route now sends to another receiver, which was told nothing: a new log. */
+		/* The route now sends to another receiver, which has no notification yet: start a new log. */
 		if (s->receiver[0] != '\0' && strcmp(s->receiver, g->route->receiver) != 0) {
 			saved_free(s);
 			return;

@@ -194,7 +194,7 @@ sqlite3_stmt *al_prepare(struct alerter *a, const char *sql)
 		a->stmts[a->stmt_count++] = (struct al_stmt){sql, st};
 	else
 		log_fatal("alerter",
-			  "more prepared statements than the cache holds; raise its size");
+			  "the prepared statement cache is full; raise the size of alerter.stmts");
 	return st;
 }
 
@@ -428,7 +428,7 @@ static int save_cursor(struct alerter *a)
 	return statedb_kv_put(a->db, CURSOR_KEY, text);
 }
 
-/* Reads what the log holds after the cursor, a batch per transaction. */
+/* Reads the transitions logged after the cursor, one batch per transaction. */
 static void intake(evutil_socket_t fd, short what, void *arg)
 {
 	struct alerter *a = arg;

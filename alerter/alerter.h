@@ -78,7 +78,7 @@ struct alerter *alerter_new(struct event_base *base, struct statedb *db,
 void alerter_apply(struct alerter *a, const struct alerting_config *ac);
 
 /*
- * The evaluator's hook (evaluator_on_transition): tells the alerter that the log grew.
+ * The evaluator's hook (evaluator_on_transition): signals the alerter that the log grew.
  * The transition itself is read back from the log, after the evaluator's commit.
  */
 void alerter_on_transition(void *arg, const struct statedb_transition *t);
@@ -95,7 +95,7 @@ struct silence_set *alerter_silences(struct alerter *a);
 struct ack_set *alerter_acks(struct alerter *a);
 struct outbox *alerter_outbox(struct alerter *a);
 
-/* An alert as the store holds it, with what keeps it from being notified. */
+/* An alert in the store, with the silence or inhibition that keeps it from being notified. */
 struct alerter_alert_view {
 	const char *rule;
 	uint64_t fingerprint; /* of the label set */
@@ -116,7 +116,7 @@ typedef void alerter_alert_fn(void *arg, const struct alerter_alert_view *v);
 /* Calls fn for every alert in the store (firing, and resolved ones not yet notified). */
 void alerter_list_alerts(struct alerter *a, int64_t now_ms, alerter_alert_fn *fn, void *arg);
 
-/* True when the store holds a firing alert of rule with this fingerprint (of its labels,
+/* True when the store contains a firing alert of rule with this fingerprint (of its labels,
  * as alerter_list_alerts() reports it): the key of acknowledgements. */
 bool alerter_alert_firing(struct alerter *a, const char *rule, uint64_t fingerprint);
 

@@ -177,7 +177,8 @@ def test_down_reaches_webhook_and_email_within_a_second(daemon_factory, tmp_path
     fired_at = transitions(d, "firing")[0][0] / 1000.0
     headers, body = hook_bodies(hook)[0]
     # Alertmanager's webhook payload, version 4, grouped by alertname.
-    assert body["version"] == "4" and body["status"] == "firing"
+    assert body["version"] == "4"
+    assert body["status"] == "firing"
     assert body["receiver"] == "pager"
     assert body["groupLabels"] == {"alertname": "ServiceDown"}
     assert probes_in(body) == [("svc", "firing")]
