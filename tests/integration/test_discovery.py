@@ -5,38 +5,11 @@ import os
 import re
 import socket
 import subprocess
-import threading
 
 import pytest
 
 from conftest import tocsind_path, wait_for
-
-
-class Listener:
-    """A TCP server on loopback that accepts and closes connections."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stop = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        while not self.stop:
-            try:
-                conn, _ = self.sock.accept()
-                conn.close()
-            except OSError:
-                continue
-
-    def close(self):
-        self.stop = True
-        self.thread.join(timeout=2)
-        self.sock.close()
+from listener import Listener
 
 
 @pytest.fixture
@@ -44,7 +17,7 @@ def listeners():
     made = [Listener(), Listener()]
     yield made
     for listener in made:
-        listener.close()
+        listener.stop()
 
 
 def unused_port():
@@ -67,9 +40,17 @@ probes:
 """
 
 
+def replace_file(path, text):
+    """Writes as the docs ask writers to: a temporary file renamed over the old one, so
+    that a refresh never reads a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_targets(path, targets, env="test"):
     quoted = ", ".join(f'"{t}"' for t in targets)
-    path.write_text(f"- targets: [{quoted}]\n  labels: {{ env: {env} }}\n")
+    replace_file(path, f"- targets: [{quoted}]\n  labels: {{ env: {env} }}\n")
 
 
 def success(body, target):
@@ -97,7 +78,7 @@ def test_targets_follow_the_file(daemon_factory, tmp_path, listeners):
     assert success(body, a) == "1"
 
     # A broken file keeps the last good targets running.
-    targets.write_text("- targets: [unclosed\n")
+    replace_file(targets, "- targets: [unclosed\n")
     wait_for(lambda: "target files have errors" in d.log_text(), timeout=20,
              what="error for the broken target file")
     body = d.metrics()

@@ -13,36 +13,10 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import wait_for
+from listener import Listener
 from proctree import write_proc_tree
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-class Listener:
-    """A TCP port on loopback that accepts and closes connections, for a tcp probe."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        while not self.stopping:
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            conn.close()
-
-    def stop(self):
-        self.stopping = True
-        self.thread.join(timeout=5)
-        self.sock.close()
 
 
 @pytest.fixture
