@@ -131,7 +131,10 @@ static void push(struct window_store *ws, struct window *w, int64_t time_ms, dou
 {
 	int64_t oldest = time_ms - ws->history_ms;
 
-	while (w->count > 0 && at(w, 0)->time_ms < oldest) {
+	/* The sample before the new one always stays, whatever the history: irate() and
+	 * the API's instant queries can then give a rate over the last two runs of any
+	 * probe, at no cost in memory since a ring holds at least four samples. */
+	while (w->count > 1 && at(w, 0)->time_ms < oldest) {
 		w->head = (w->head + 1) % w->capacity;
 		w->count--;
 	}

@@ -25,8 +25,8 @@
 struct window_store;
 
 /*
- * history_ms: how far back samples are kept (the rules' longest history; 0 keeps only
- * the latest sample). max_samples: cap per series, at least 2; when a probe samples so
+ * history_ms: how far back samples are kept (the rules' longest history); the sample
+ * before the latest one is kept as well, even when older. max_samples: cap per series, at least 2; when a probe samples so
  * often that the history holds more, the oldest samples are dropped first.
  */
 struct window_store *window_store_new(int64_t history_ms, size_t max_samples);

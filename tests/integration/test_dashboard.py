@@ -325,6 +325,9 @@ def test_dashboard_host_and_audit(daemon_factory, browser):
     assert re.search(r"(OK|LOW|FULL)", text_of(browser, row)), text_of(browser, row)
     load = text_of(browser, '[data-figure="load"]')
     assert re.fullmatch(r"\d+\.\d\d / \d+\.\d\d / \d+\.\d\d", load), load
+    # Network rates with no rule loaded: irate() over the probe's last two runs.
+    wait_for(lambda: re.search(r"/s", text_of(browser, "table.interfaces tr[data-interface]") or ""),
+             timeout=15, what="a network interface row with rates")
     src = browser.script("return document.querySelector('.graph img').getAttribute('src')")
     assert src.startswith("/graph?series="), src
     assert "node_load" in src, src

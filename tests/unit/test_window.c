@@ -74,6 +74,26 @@ static void history_trims_old_samples(void **state)
 	series_registry_free(reg);
 }
 
+static void previous_sample_outlives_history(void **state)
+{
+	struct series_registry *reg = series_registry_new();
+	struct window_store *ws = window_store_new(0, 1000);
+	struct series *s = series_intern(reg, &gauge, NULL, 0);
+	struct expr_sample got[4];
+
+	(void)state;
+	/* No rule reads any history: the window still holds the last two runs, an hour
+	 * apart here, so that irate() has a pair of samples. */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(window_append(ws, s, i * 3600 * 1000LL, i), 0);
+	assert_int_equal(window_sample_count(ws, s), 2);
+	assert_int_equal(read_series(ws, reg, "g", 0, 4 * 3600 * 1000LL, got, 4), 2);
+	assert_int_equal(got[0].time_ms, 3 * 3600 * 1000LL);
+	assert_int_equal(got[1].time_ms, 4 * 3600 * 1000LL);
+	window_store_free(ws);
+	series_registry_free(reg);
+}
+
 static void sample_cap_drops_oldest(void **state)
 {
 	struct series_registry *reg = series_registry_new();
@@ -254,6 +274,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(history_trims_old_samples),
+	    cmocka_unit_test(previous_sample_outlives_history),
 	    cmocka_unit_test(sample_cap_drops_oldest),
 	    cmocka_unit_test(out_of_order_sample_rejected),
 	    cmocka_unit_test(stale_marker_once_after_last_sample),

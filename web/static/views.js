@@ -382,9 +382,9 @@
         el("tbody", {}, rows)));
   }
 
-  // Rates span NETWORK_RATE_WINDOW of the in-memory sample window. That window keeps only
-  // the history the loaded rules read, so without a rule reading about as far back the
-  // rates are absent.
+  // Network rates are irate() over the probe's last two runs: the in-memory window always
+  // keeps the sample before the latest, so they need no rule that reads the counters. The
+  // range only bounds how far back that earlier run may be.
   const NETWORK_RATE_WINDOW = "5m";
 
   // Reads one host probe's figures with instant queries on its series.
@@ -400,8 +400,8 @@
       memAvailable: "node_memory_MemAvailable_bytes" + selector,
       fsSize: "node_filesystem_size_bytes" + selector,
       fsAvail: "node_filesystem_avail_bytes" + selector,
-      rx: "rate(node_network_receive_bytes_total" + selector + "[" + NETWORK_RATE_WINDOW + "])",
-      tx: "rate(node_network_transmit_bytes_total" + selector + "[" + NETWORK_RATE_WINDOW + "])",
+      rx: "irate(node_network_receive_bytes_total" + selector + "[" + NETWORK_RATE_WINDOW + "])",
+      tx: "irate(node_network_transmit_bytes_total" + selector + "[" + NETWORK_RATE_WINDOW + "])",
     };
     const keys = Object.keys(exprs);
     const vectors = await Promise.all(keys.map((k) => instant(exprs[k])));
@@ -471,12 +471,11 @@
       el("h2", { text: "Filesystems" }),
       fsRows.length ? dataTable("filesystems", ["Mount point", "Device · type", "Size", "Available", "Space left"], fsRows)
         : el("p", { class: "empty", text: "No filesystem figures: the probe keeps none, or its root is not /." }),
-      el("h2", { text: "Network (average over the last " + NETWORK_RATE_WINDOW.replace("m", " min") + ")" }),
+      el("h2", { text: "Network (between the probe's last two runs)" }),
       netRows.length ? dataTable("interfaces", ["Interface", "Received", "Sent"], netRows)
         : el("p", { class: "empty",
-          text: "No network rates: rate() needs two samples from the last " + NETWORK_RATE_WINDOW +
-            " in the in-memory window, and the window keeps only as much history as the loaded rules read " +
-            "(docs/rules.md, \"Sample windows\")." }),
+          text: "No network rates yet: they need two runs of the probe less than " +
+            NETWORK_RATE_WINDOW.replace("m", " minutes") + " apart." }),
       el("h2", { text: "Load and memory" }),
       graphImage(loadQuery, "Load averages of probe " + p.name, range),
       graphImage(memoryQuery, "Total and available memory of probe " + p.name, range));
