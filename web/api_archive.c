@@ -115,8 +115,8 @@ static int fetch_rows(const char *daemon, const struct series *s, time_t from_s,
 	 * rrdcached round trip takes, which API_ARCHIVE_MAX_SERIES bounds per request. */
 	rrd_clear_error();
 	if (tcp) {
-		/* NOTE: no test covers this branch, because the fixture's rrdcached uses a
-		 * unix socket. The path is METRIC_DIR/FILE.rrd, as the store sends it. */
+		/* The path is METRIC_DIR/FILE.rrd, relative to the daemon's base directory,
+		 * as the store sends it. */
 		const char *p = strrchr(path, '/');
 
 		while (p != NULL && p > path && p[-1] != '/')

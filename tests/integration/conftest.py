@@ -140,7 +140,7 @@ def daemon_factory(tmp_path):
 class Rrdcached:
     """A real rrdcached on a unix socket in the test's directory, stopped by PID."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, tcp=False):
         self.binary = shutil.which("rrdcached") or "/usr/bin/rrdcached"
         if not os.access(self.binary, os.X_OK):
             pytest.skip("rrdcached is not installed (Debian package rrdcached)")
@@ -148,15 +148,27 @@ class Rrdcached:
         os.makedirs(self.dir, exist_ok=True)
         self.socket = os.path.join(self.dir, "rrdcached.sock")
         self.pidfile = os.path.join(self.dir, "rrdcached.pid")
+        if tcp:
+            # Over TCP, clients name files relative to the base directory (-B), and -R lets
+            # CREATE make the metric directories below it.
+            self.base = os.path.join(self.dir, "base")
+            os.makedirs(self.base, exist_ok=True)
+            self.port = free_port()
+            self.address = f"127.0.0.1:{self.port}"
+            listen = ["-l", self.address, "-B", "-R"]
+        else:
+            self.base = self.dir
+            self.address = f"unix:{self.socket}"
+            listen = ["-l", self.address]
         self.proc = subprocess.Popen(
-            [self.binary, "-g", "-l", f"unix:{self.socket}", "-p", self.pidfile,
-             "-w", "3600", "-f", "7200", "-b", self.dir],
+            [self.binary, "-g", *listen, "-p", self.pidfile,
+             "-w", "3600", "-f", "7200", "-b", self.base],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_for(lambda: os.path.exists(self.socket), timeout=10, what="rrdcached socket")
-
-    @property
-    def address(self):
-        return f"unix:{self.socket}"
+        if tcp:
+            wait_for(lambda: socket.create_connection(("127.0.0.1", self.port), timeout=1).close() or True,
+                     timeout=10, what="rrdcached TCP port")
+        else:
+            wait_for(lambda: os.path.exists(self.socket), timeout=10, what="rrdcached socket")
 
     def stop(self):
         if self.proc.poll() is None:
@@ -171,6 +183,13 @@ class Rrdcached:
 @pytest.fixture
 def rrdcached(tmp_path):
     r = Rrdcached(str(tmp_path))
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def rrdcached_tcp(tmp_path):
+    r = Rrdcached(str(tmp_path), tcp=True)
     yield r
     r.stop()
 

@@ -151,3 +151,13 @@ def test_range_from_archive_through_rrdcached(daemon_factory, tmp_path, listener
                                                   extra=f"rrdcached: {rrdcached.address}")
 
     assert_archive_values(d, first, last, "node_load1", load)
+
+
+def test_range_from_archive_through_rrdcached_tcp(daemon_factory, tmp_path, listener,
+                                                  rrdcached_tcp):
+    # Over TCP tocsind reads nothing from disk: rrdcached sends the rows (FETCH) of the
+    # file it keeps below its own base directory.
+    d, first, last, load, _ = sample_then_restart(daemon_factory, tmp_path, listener.port,
+                                                  extra=f"rrdcached: {rrdcached_tcp.address}")
+
+    assert_archive_values(d, first, last, "node_load1", load)

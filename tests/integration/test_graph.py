@@ -209,10 +209,15 @@ groups:
     assert with_rule.count(b"stroke-dasharray") == without.count(b"stroke-dasharray") + 2
 
 
-def test_graph_through_rrdcached(daemon_factory, tmp_path, listener, rrdcached):
+@pytest.mark.parametrize("cache", ["rrdcached", "rrdcached_tcp"])
+def test_graph_through_rrdcached(daemon_factory, tmp_path, listener, cache, request):
+    # rrdcached holds the updates in memory (-w 3600): the shading of the refused probe
+    # shows only when the render reads them through the daemon, on a unix socket (which
+    # flushes the file) or over TCP (which sends the rows).
+    daemon = request.getfixturevalue(cache)
     root = write_proc_tree(str(tmp_path / "root"))
     d = daemon_factory(graph_config(root, listener.port, closed_port(),
-                                    extra=f"rrdcached: {rrdcached.address}"))
+                                    extra=f"rrdcached: {daemon.address}"))
     wait_for_samples(d)
     status, headers, body = get(d, {"probe": "web", "start": "-5m", "width": 320,
                                     "height": 160})
@@ -221,6 +226,9 @@ def test_graph_through_rrdcached(daemon_factory, tmp_path, listener, rrdcached):
     status, _, body = get(d, {"series": "node_load1", "start": "-5m"})
     assert status == 200, body
     assert png_size(body) == (800, 300)
+    status, _, down = get(d, {"probe": "refused", "start": "-5m", "format": "svg"})
+    assert status == 200, down
+    assert down.count(DOWN_FILL) > 1, down.count(DOWN_FILL)
 
 
 def test_full_queue_is_503(graph_daemon):
