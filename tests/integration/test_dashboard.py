@@ -5,6 +5,7 @@ Silence must create a silence through the API. The layout must fit 390 px, dark 
 apply, and the console must stay free of errors and CSP violations. Chromium loads only
 pages of the daemon on 127.0.0.1, because other host names do not resolve."""
 
+import base64
 import hashlib
 import json
 import os
@@ -17,7 +18,8 @@ import urllib.request
 
 import pytest
 
-from conftest import free_port, http_get, wait_for
+from conftest import TOP, free_port, http_get, wait_for
+from receiver_tools import ScriptedServer
 
 TOKEN = "dashboard-test-token"
 
@@ -40,7 +42,12 @@ SECURITY_HEADERS = {
 }
 
 
-def config(rules_path, closed_port):
+# Screenshots of each page the tests visit, kept as test artifacts.
+SCREENSHOTS = os.path.join(os.environ.get("TOCSIN_ARTIFACTS", os.path.join(TOP, "build", "test-results")),
+                           "screenshots")
+
+
+def config(rules_path, closed_port, hook_url):
     digest = hashlib.sha256(TOKEN.encode()).hexdigest()
     return f"""
 rule_files: ["{rules_path}"]
@@ -56,6 +63,17 @@ api:
     - name: dashboard-test
       sha256: {digest}
       role: admin
+alerting:
+  receivers:
+    - name: hook
+      webhook:
+        - url: {hook_url}
+  route:
+    receiver: hook
+    group_by: [alertname]
+    group_wait: 0s
+    group_interval: 1s
+    repeat_interval: 1s
 """
 
 
@@ -128,6 +146,17 @@ class WebDriver:
     def cdp(self, cmd, params):
         return self.command("POST", "/goog/cdp/execute", {"cmd": cmd, "params": params})
 
+    def screenshot(self, name):
+        """Saves the viewport as SCREENSHOTS/KIND-NAME.png and returns the path."""
+        data = base64.b64decode(self.command("GET", "/screenshot"))
+        assert data.startswith(b"\x89PNG\r\n\x1a\n"), data[:16]
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        kind = os.environ.get("TOCSIN_BUILD_KIND", "local")
+        path = os.path.join(SCREENSHOTS, f"{kind}-{name}.png")
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
     def console(self):
         return self.command("POST", "/se/log", {"type": "browser"})
 
@@ -152,13 +181,27 @@ def browser(tmp_path):
 
 
 @pytest.fixture
-def daemon(daemon_factory, tmp_path):
+def hook():
+    """A webhook receiver that replies 200 to every notification."""
+    server = ScriptedServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def daemon(daemon_factory, tmp_path, hook):
     rules = tmp_path / "rules.yml"
     rules.write_text(RULES)
-    d = daemon_factory(config(rules, free_port()))
+    d = daemon_factory(config(rules, free_port(), hook.url()))
     wait_for(lambda: any(a["state"] == "active" for a in api(d, "/alerts")), timeout=20,
              what="the ServiceDown alert to fire")
     return d
+
+
+def notifications(hook):
+    """Returns the bodies of the firing notifications the receiver recorded, in order."""
+    bodies = [json.loads(r["body"]) for r in list(hook.requests)]
+    return [b for b in bodies if b["status"] == "firing"]
 
 
 def text_of(browser, css):
@@ -206,7 +249,7 @@ def test_dashboard_headers(daemon):
     assert missing.value.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_dashboard_in_chromium(daemon, browser):
+def test_dashboard_in_chromium(daemon, browser, hook):
     probe = api(daemon, "/probes/svc")
     reason = probe["lastRun"]["reason"]
     assert probe["health"] == "down"
@@ -221,6 +264,11 @@ def test_dashboard_in_chromium(daemon, browser):
     assert "refused" in text.lower(), text
     assert reason.split(":")[0] in text
     assert "1 FIRING" in text_of(browser, ".summary")
+    browser.screenshot("overview-down")
+
+    # Before the silence, the alert is notified again at each repeat interval (1 s).
+    wait_for(lambda: len(notifications(hook)) >= 2, timeout=15,
+             what="two notifications of ServiceDown at the webhook receiver")
 
     # Alerts: the alert is FIRING; Silence with a token creates a 2 h silence.
     browser.get(daemon.url + "/#/alerts")
@@ -245,12 +293,21 @@ def test_dashboard_in_chromium(daemon, browser):
     wait_for(lambda: "SILENCED" in (text_of(browser, "article[data-fingerprint]") or ""),
              timeout=20, what="the alert card showing SILENCED")
     assert "Silence " + silence["id"] in text_of(browser, "#notice")
+    browser.screenshot("alerts-silenced")
+
+    # The silence made in the page stops the notifications at the receiver. One that was
+    # already being sent when the silence arrived may still land within the first second.
+    time.sleep(1.5)
+    before = len(notifications(hook))
+    time.sleep(4)
+    assert len(notifications(hook)) == before, "notifications continued under the silence"
 
     # Silences page lists it with an Expire button.
     browser.get(daemon.url + "/#/silences")
     wait_for(lambda: text_of(browser, f'[data-silence="{silence["id"]}"]'), timeout=10,
              what="the silence on the silences page")
     assert "ACTIVE" in text_of(browser, f'[data-silence="{silence["id"]}"]')
+    browser.screenshot("silences")
 
     # Probe page: the graph follows the range picker.
     browser.get(daemon.url + "/#/probe/svc")
@@ -261,6 +318,7 @@ def test_dashboard_in_chromium(daemon, browser):
     browser.click('button[data-range="6h"]')
     src = browser.script("return document.querySelector('.graph img').getAttribute('src')")
     assert "start=-6h" in src, src
+    browser.screenshot("probe")
 
     # Phone width: nothing wider than the viewport.
     browser.cdp("Emulation.setDeviceMetricsOverride",
@@ -272,6 +330,7 @@ def test_dashboard_in_chromium(daemon, browser):
         width = browser.script("return [document.documentElement.scrollWidth, innerWidth]")
         assert width[1] == 390, width
         assert width[0] <= width[1], (page, width)
+        browser.screenshot("phone-" + (page.strip("/#").replace("/", "-") or "overview"))
 
     # Dark mode from the system preference, and the toggle overriding it.
     background = "return getComputedStyle(document.body).backgroundColor"
@@ -280,6 +339,7 @@ def test_dashboard_in_chromium(daemon, browser):
                 {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
     assert browser.script(background) == "rgb(16, 19, 23)"
     assert light != "rgb(16, 19, 23)"
+    browser.screenshot("phone-probe-dark")
     browser.click("#theme-toggle")  # auto -> dark
     browser.click("#theme-toggle")  # dark -> light
     assert browser.script(background) == light
@@ -332,6 +392,7 @@ def test_dashboard_host_and_audit(daemon_factory, browser):
     assert src.startswith("/graph?series="), src
     assert "node_load" in src, src
     assert "start=-1h" in src, src
+    browser.screenshot("host")
 
     # Audit page: the start-up record is listed and the chain checks out.
     records = api(d, "/audit/verify")["records"]
