@@ -365,10 +365,12 @@ static struct event_base *daemon_new_base(void)
 }
 
 /* The longest time a configured probe takes to produce its first sample after a start.
- * Discovered targets run with their template's interval and timeout, which count here. */
+ * Discovered targets run with their template's interval and timeout, which count here.
+ * Each probe's interval and timeout are resolved already, so the top-level defaults
+ * count only when no probe is configured. */
 static int64_t longest_probe_turn(const struct config *cfg)
 {
-	uint64_t longest = cfg->interval_ms + cfg->timeout_ms;
+	uint64_t longest = cfg->probe_count == 0 ? cfg->interval_ms + cfg->timeout_ms : 0;
 
 	for (size_t i = 0; i < cfg->probe_count; i++) {
 		uint64_t t = cfg->probes[i].interval_ms + cfg->probes[i].timeout_ms;

@@ -189,3 +189,28 @@ def test_invalid_rule_file_rejects_start_and_reload(daemon_factory, tmp_path):
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 1
     assert "rules.yml:7:" in r.stderr
+
+
+def test_restored_alert_resolves_after_first_probe_runs(daemon_factory, tmp_path):
+    """An alert that fired before a restart, whose condition cleared while tocsind was
+    down, resolves once the probes have run: with 1 s probes that is about 2 s after the
+    start, not the 15 s of the top-level default interval and timeout that no probe uses."""
+    listener = Listener()
+    listener.stop()
+    rules_path = tmp_path / "rules.yml"
+    rules_path.write_text(RULES.replace("        for: 6s\n", ""))
+    d = daemon_factory(config(listener.port, rules_path))
+    wait_for(lambda: alerts_line(d, "firing"), timeout=20, what="ServiceDown firing")
+    assert d.stop() == 0
+
+    listener.start()
+    try:
+        started = time.monotonic()
+        d.start()
+        wait_for(lambda: states(d, "ServiceDown")[-1][2] == "inactive", timeout=20,
+                 what="ServiceDown resolved after the restart")
+        resolved = time.monotonic() - started
+        assert resolved < 8, f"the restored alert resolved {resolved:.1f}s after the start"
+        assert not alerts_line(d, "firing")
+    finally:
+        listener.stop()
