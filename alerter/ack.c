@@ -171,6 +171,11 @@ int ack_set_refresh(struct ack_set *set)
 	return silence_table_refresh(&set->table);
 }
 
+int ack_set_reload(struct ack_set *set)
+{
+	return load(set, NULL);
+}
+
 static int check_text(const char *field, const char *text, char **error)
 {
 	if (text == NULL || text[strspn(text, " \t\r\n")] == '\0')

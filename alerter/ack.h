@@ -36,6 +36,9 @@ void ack_set_free(struct ack_set *set);
 /* Reloads the set when another process changed the database since the last load.
  * Returns 1 when it reloaded, 0 when nothing changed, -1 on a SQLite error (logged). */
 int ack_set_refresh(struct ack_set *set);
+/* Loads the set from the table unconditionally, for a caller that rolled back a transaction
+ * in which ack_create() already changed the set. Returns 0, or -1 (logged). */
+int ack_set_reload(struct ack_set *set);
 
 /*
  * Acknowledges the alert (rule, fingerprint), replacing an earlier acknowledgement of the

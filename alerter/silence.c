@@ -599,6 +599,11 @@ int silence_set_refresh(struct silence_set *set)
 	return silence_table_refresh(&set->table);
 }
 
+int silence_set_reload(struct silence_set *set)
+{
+	return load(set, NULL);
+}
+
 /* ---- operations ---- */
 
 /* Writes a random (version 4) UUID. */

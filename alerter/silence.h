@@ -82,6 +82,12 @@ void silence_set_free(struct silence_set *set);
  * the set keeps its previous content).
  */
 int silence_set_refresh(struct silence_set *set);
+/*
+ * Loads the set from the table unconditionally, for a caller that rolled back a
+ * transaction in which silence_create() or silence_expire() already changed the set.
+ * Returns 0, or -1 on a SQLite error (logged, and the set keeps its content).
+ */
+int silence_set_reload(struct silence_set *set);
 
 /*
  * Validates spec and stores a new silence. Returns 0 and writes the new id to `id`, or

@@ -223,6 +223,11 @@ void audit_close(struct audit *audit)
 	free(audit);
 }
 
+struct statedb *audit_statedb(struct audit *audit)
+{
+	return audit->db;
+}
+
 /* ---- writing ---- */
 
 /* Parses "ID HASH" from the kv table. Returns 1 when found, 0 when absent or malformed. */

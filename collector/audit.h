@@ -53,6 +53,9 @@ struct audit_entry {
  */
 struct audit *audit_open(struct statedb *db, char **error);
 void audit_close(struct audit *audit);
+/* The state database that audit writes to, so that a caller can make a change and its
+ * record in one transaction (statedb_begin, the change, audit_record, statedb_commit). */
+struct statedb *audit_statedb(struct audit *audit);
 
 /*
  * Appends a record at the current wall-clock time. actor and action must be non-empty

@@ -15,6 +15,7 @@
 #include "alerter/alerting_config.h"
 #include "collector/cfg.h"
 #include "collector/hash.h"
+#include "collector/remote_write_config.h"
 #include "collector/shard.h"
 #include "collector/xalloc.h"
 #include "probes/probe.h"
@@ -181,10 +182,12 @@ void config_free(struct config *cfg)
 	free(cfg->source);
 	free(cfg->listen_host);
 	free(cfg->data_dir);
+	free(cfg->user);
 	free(cfg->rrdcached);
 	cfg_strv_free(cfg->rule_files);
 	free(cfg->state_dir);
 	alerting_config_free(cfg->alerting);
+	remote_write_config_free(cfg->remote_write);
 	for (size_t i = 0; i < cfg->api_token_count; i++)
 		free(cfg->api_tokens[i].name);
 	free(cfg->api_tokens);
@@ -471,6 +474,14 @@ static void config_read_globals(struct cfg_map *root, struct config *c, struct c
 		} else {
 			free(c->data_dir);
 			c->data_dir = text;
+		}
+	}
+	if (cfg_get_string(root, "user", &text) == 1) {
+		if (text[0] == '\0') {
+			cfg_error(root, "user", "is empty; expected a user name such as tocsin");
+			free(text);
+		} else {
+			c->user = text;
 		}
 	}
 	config_read_rrdcached(root, c);
@@ -1238,6 +1249,7 @@ static struct config *config_load(struct cfg *parsed, char **errors)
 		config_read_globals(&root, c, &defaults);
 		config_read_probes(&root, c, &defaults);
 		c->alerting = alerting_config_read(&root);
+		c->remote_write = remote_write_config_read(&root);
 		config_read_api(&root, c);
 		config_read_http(&root, c);
 	}
@@ -1359,4 +1371,5 @@ void config_print_summary(const struct config *cfg, FILE *out)
 		config_print_shard_summary(cfg, out);
 	if (cfg->alerting != NULL)
 		alerting_config_summary(cfg->alerting, out);
+	remote_write_config_summary(cfg->remote_write, out);
 }

@@ -16,6 +16,7 @@
 #include "collector/units.h"
 
 struct alerting_config;
+struct remote_write_config;
 struct probe_type;
 
 #define CONFIG_DEFAULT_LISTEN      "127.0.0.1:9517"
@@ -116,6 +117,7 @@ struct config {
 	char *listen_host; /* "127.0.0.1", "::1" */
 	uint16_t listen_port;
 	char *data_dir;
+	char *user; /* `user:`: the account tocsind switches to when started as root, or NULL */
 	char *rrdcached; /* NULL: write archives directly */
 	uint64_t interval_ms;
 	uint64_t timeout_ms;
@@ -139,6 +141,8 @@ struct config {
 	uint64_t hash;                   /* of the source text */
 	/* The `alerting:` section, NULL when absent. */
 	struct alerting_config *alerting;
+	/* The `remote_write:` section, NULL when absent. */
+	struct remote_write_config *remote_write;
 	/* The `api:` section's tokens; none means the API rejects every write. */
 	struct config_api_token *api_tokens;
 	size_t api_token_count;

@@ -10,6 +10,7 @@
 
 #include "autoconf.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,8 +24,13 @@
 #include "collector/config.h"
 #include "collector/discovery.h"
 #include "collector/evaluator.h"
+#include "collector/pidfile.h"
+#include "collector/privdrop.h"
+#include "collector/remote_write.h"
+#include "collector/remote_write_config.h"
 #include "collector/rules.h"
 #include "collector/scheduler.h"
+#include "collector/sdnotify.h"
 #include "collector/selfmon.h"
 #include "collector/series.h"
 #include "collector/shard.h"
@@ -32,6 +38,7 @@
 #include "collector/store.h"
 #include "collector/window.h"
 #include "collector/xalloc.h"
+#include "probes/probe.h"
 #include "web/api.h"
 #include "web/graph.h"
 #include "web/http.h"
@@ -54,10 +61,12 @@ struct daemon {
 	struct evaluator *ev;
 	struct alerter *al;
 	struct api *api;
+	struct remote_write *rw;     /* NULL without a remote_write section */
 	struct rule_set *next_rules; /* loaded with the config, applied after it */
 	struct event *sig_term;
 	struct event *sig_int;
 	struct event *sig_hup;
+	struct pidfile *pid_file; /* NULL without --pid-file */
 	int exit_status;
 };
 
@@ -122,6 +131,12 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Every sample a probe or rule commits to its window goes to remote write as well. */
+static void forward_sample(void *arg, const struct series *s, int64_t time_ms, double value)
+{
+	remote_write_append(arg, s, time_ms, value);
+}
+
 /* Hands the scheduler the config's probes plus the discovered ones. */
 static void apply_probes(struct daemon *d)
 {
@@ -142,6 +157,7 @@ static void refresh_metrics(void *arg)
 
 	selfmon_refresh(d->mon);
 	alerter_refresh_metrics(d->al);
+	remote_write_refresh_metrics(d->rw, d->reg, wall_ms());
 }
 
 static void log_errors(const char *what, const char *errors)
@@ -182,6 +198,14 @@ static void keep_resource_settings(struct config *next, const struct config *run
 		log_warn("config", NULL,
 			 "retention changed; it applies to archive files created after a restart");
 	next->retention = running->retention;
+
+	if (!same_string(next->user, running->user))
+		log_warn("config", NULL, "user changed; it takes effect at restart");
+
+	/* The sender keeps its own copy of the endpoints. */
+	if ((next->remote_write ? next->remote_write->fingerprint : 0) !=
+	    (running->remote_write ? running->remote_write->fingerprint : 0))
+		log_warn("config", NULL, "remote_write changed; it takes effect at restart");
 }
 
 /*
@@ -228,7 +252,7 @@ static void pass_errors(char **out, char *errors)
 }
 
 /* Returns 0, or -1 with the reasons in *errors_out when it is not NULL. */
-static int reload(struct daemon *d, char **errors_out)
+static int reload_config(struct daemon *d, char **errors_out)
 {
 	char *errors = NULL;
 	struct config *next;
@@ -313,6 +337,26 @@ static int reload(struct daemon *d, char **errors_out)
 	return 0;
 }
 
+/* Tells systemd what the daemon does, for `systemctl status`. */
+static void report_status(struct daemon *d, const char *prefix)
+{
+	sdnotify_status("%s%zu probes, %zu rules, listening on %s port %u", prefix,
+			scheduler_probe_count(d->sched), rules_count(evaluator_rules(d->ev)),
+			d->cfg->listen_host, http_server_port(d->http));
+}
+
+/* Runs reload_config() between RELOADING=1 and READY=1, so that systemd tracks the reload. */
+static int reload(struct daemon *d, char **errors_out)
+{
+	int rc;
+
+	sdnotify_reloading();
+	rc = reload_config(d, errors_out);
+	sdnotify_send("READY=1");
+	report_status(d, rc == 0 ? "" : "reload rejected, still running the previous config: ");
+	return rc;
+}
+
 /* POST /api/v1/reload. */
 static int reload_for_api(void *arg, char **errors)
 {
@@ -328,6 +372,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		reload(d, NULL);
 		return;
 	}
+	sdnotify_send("STOPPING=1");
 	log_notice("daemon", NULL, "received %s; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	scheduler_stop(d->sched);
 	evaluator_stop(d->ev);
@@ -426,12 +471,27 @@ static int daemon_start(struct daemon *d)
 	d->ws = window_store_new(0, WINDOW_DEFAULT_MAX_SAMPLES);
 	series_registry_on_remove(d->reg, forget_window, d->ws);
 	scheduler_set_window(d->sched, d->ws);
+	d->rw = remote_write_new(d->base, d->cfg->remote_write, d->cfg->data_dir);
+	if (d->rw != NULL)
+		window_store_on_append(d->ws, forward_sample, d->rw);
 	{
 		char *error = NULL;
 
-		/* NOTE: without the state database the daemon still probes and alerts, but
-		 * alert states and SLO budgets start empty after a restart. */
+		/* NOTE: without the state database the daemon still probes and evaluates
+		 * rules, but sends no notifications, and alert states and SLO budgets start
+		 * empty after a restart. */
 		d->db = statedb_open(d->cfg->state_dir, &error);
+		if (d->db == NULL && errno == EBUSY) {
+			/* A lock held past the busy timeout is most often a second tocsind on
+			 * the same state_dir; two alerters would send every notification
+			 * twice, so stop and let the service manager start us again. */
+			log_error("daemon", NULL,
+				  "%s; tocsind stops because the outbox of notifications lives "
+				  "in that database",
+				  error);
+			free(error);
+			return -1;
+		}
 		if (d->db == NULL) {
 			log_error("daemon", NULL, "%s; alert states will not survive a restart",
 				  error != NULL ? error : "cannot open the state database");
@@ -549,6 +609,11 @@ static int daemon_stop(struct daemon *d)
 		event_free(d->sig_int);
 		event_free(d->sig_hup);
 	}
+	/* The queues are on disk already: closing them only writes the last records. */
+	if (d->ws != NULL)
+		window_store_on_append(d->ws, NULL, NULL);
+	remote_write_free(d->rw);
+	d->rw = NULL;
 	if (daemon_flush(d) < 0) {
 		/* NOTE: the writer thread may be inside librrd; exit without joining it. */
 		return -1;
@@ -598,9 +663,92 @@ int daemon_options_apply(struct daemon_options *opts, int c, const char *arg)
 	}
 }
 
+/*
+ * Finds the user to switch to: --user, else the config's `user:`. Returns 0 with
+ * user->name set, 0 with it NULL when there is no switch to make, or -1 after printing
+ * why the daemon cannot start.
+ */
+static int resolve_user(const struct daemon *d, struct privdrop_user *user)
+{
+	const char *name = d->opts->user != NULL ? d->opts->user : d->cfg->user;
+	char *source =
+	    d->opts->user != NULL ? xstrdup("--user") : xasprintf("%s: user", d->cfg->source);
+	char *error = NULL;
+	int rc = 0;
+
+	if (name == NULL) {
+		if (geteuid() == 0)
+			log_warn("daemon", NULL,
+				 "running as root; --user NAME (or `user:` in the config) is "
+				 "recommended, so that a fault in a probe or receiver cannot act "
+				 "as root");
+	} else if (privdrop_lookup(name, source, user, &error) < 0) {
+		fprintf(stderr, "tocsind: %s\n", error);
+		free(error);
+		rc = -1;
+	} else if (geteuid() != 0 && geteuid() != user->uid) {
+		fprintf(stderr,
+			"tocsind: %s: only root can switch to user \"%s\" (this process runs as "
+			"uid %u); start tocsind as root, or as that user without %s\n",
+			source, name, (unsigned)geteuid(), source);
+		privdrop_user_free(user);
+		rc = -1;
+	} else if (geteuid() != 0) {
+		privdrop_user_free(user); /* already that user */
+	}
+	free(source);
+	return rc;
+}
+
+static bool has_icmp_probes(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->probe_count; i++)
+		if (strcmp(cfg->probes[i].type->name, "icmp") == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Gives the data and state directories to the user and switches to it. CAP_NET_RAW is
+ * kept when the config has icmp probes and the process has it, because icmp probes open
+ * their sockets on their first run, after this. Returns 0, or -1 after logging the error.
+ */
+static int drop_privileges(struct daemon *d, const struct privdrop_user *user)
+{
+	const char *dirs[] = {d->cfg->data_dir, d->cfg->state_dir};
+	bool keep_net_raw = has_icmp_probes(d->cfg) && privdrop_has_net_raw();
+	char *error = NULL;
+
+	if (user->name == NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		if (privdrop_chown_tree(dirs[i], user, &error) < 0) {
+			log_error("daemon", NULL,
+				  "cannot give %s to user %s: %s; fix its owner (chown -R %s %s) "
+				  "or configure another directory",
+				  dirs[i], user->name, error, user->name, dirs[i]);
+			free(error);
+			return -1;
+		}
+	}
+	if (privdrop_switch(user, keep_net_raw, &error) < 0) {
+		log_error("daemon", NULL,
+			  "cannot switch to user %s: %s; tocsind must start as root "
+			  "(or with CAP_SETUID, CAP_SETGID and CAP_CHOWN) to use --user",
+			  user->name, error);
+		free(error);
+		return -1;
+	}
+	log_notice("daemon", NULL, "running as user %s (uid %u, gid %u)%s", user->name,
+		   (unsigned)user->uid, (unsigned)user->gid,
+		   keep_net_raw ? ", keeping CAP_NET_RAW for the icmp probes" : "");
+	return 0;
+}
+
 int daemon_run(const struct daemon_options *opts)
 {
 	struct daemon d = {.opts = opts};
+	struct privdrop_user user = {0};
 	char *errors = NULL;
 	int status = 1;
 
@@ -619,8 +767,24 @@ int daemon_run(const struct daemon_options *opts)
 	}
 	if (!opts->log_level_set && d.cfg->log_level_set)
 		log_set_level(d.cfg->log_level);
+	if (resolve_user(&d, &user) < 0) {
+		rules_free(d.next_rules);
+		config_free(d.cfg);
+		return 1;
+	}
+	/* Claimed before the archives open, so that a second daemon stops here. */
+	if (opts->pid_file != NULL &&
+	    (d.pid_file = pidfile_create(opts->pid_file, &errors)) == NULL) {
+		fprintf(stderr, "tocsind: %s\n", errors);
+		free(errors);
+		privdrop_user_free(&user);
+		rules_free(d.next_rules);
+		config_free(d.cfg);
+		return 1;
+	}
+	sdnotify_open();
 
-	if (daemon_start(&d) == 0) {
+	if (daemon_start(&d) == 0 && drop_privileges(&d, &user) == 0) {
 		const char *h = d.cfg->listen_host;
 		bool v6 = strchr(h, ':') != NULL;
 
@@ -635,11 +799,18 @@ int daemon_run(const struct daemon_options *opts)
 			   "started: %zu probes, %zu rules, listening on %s port %u",
 			   scheduler_probe_count(d.sched), rules_count(evaluator_rules(d.ev)), h,
 			   http_server_port(d.http));
+		sdnotify_send("READY=1");
+		report_status(&d, "");
+		sdnotify_watchdog_start(d.base);
 		event_base_dispatch(d.base);
 		status = 0;
 	}
+	/* Before daemon_stop(), which frees the loop that contains the watchdog timer. */
+	sdnotify_close();
 	if (daemon_stop(&d) < 0)
 		status = 1;
+	pidfile_remove(d.pid_file);
+	privdrop_user_free(&user);
 	log_notice("daemon", NULL, "stopped");
 	return status;
 }

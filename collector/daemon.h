@@ -15,6 +15,8 @@ struct daemon_options {
 	const char *listen;      /* --listen override, or NULL */
 	const char *data_dir;    /* --data-dir override, or NULL */
 	const char *shard;       /* --shard override ("I/N"), or NULL */
+	const char *user;        /* --user: the account to switch to when started as root */
+	const char *pid_file;    /* --pid-file, or NULL */
 	bool log_level_set;      /* --log-level given: it wins over the config */
 	enum log_level log_level;
 };
@@ -27,7 +29,11 @@ struct config;
  */
 struct config *daemon_load_config(const struct daemon_options *opts, char **errors);
 
-/* Runs until SIGTERM/SIGINT. Returns the process exit status. */
+/*
+ * Runs until SIGTERM/SIGINT. Returns the process exit status. Started as root with --user
+ * or `user:`, switches to that user once the HTTP listener is bound (privdrop.h). Reports
+ * readiness, reloads and the stop to systemd when $NOTIFY_SOCKET is set (sdnotify.h).
+ */
 int daemon_run(const struct daemon_options *opts);
 
 /*

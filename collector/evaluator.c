@@ -8,6 +8,7 @@
 #include "collector/evaluator.h"
 
 #include <event2/event.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,8 @@
 #define EV_FORGET_EVALUATIONS ALERT_FLAP_HISTORY
 /* Transitions of one evaluation logged one by one; the rest are counted in one line. */
 #define EV_LOGGED_TRANSITIONS 20
+/* Transitions kept in memory while the state database refuses writes; about 1 KiB each. */
+#define EV_UNWRITTEN_MAX 10000
 /* Evaluations a recorded series may be missing before it is removed from memory. */
 #define EV_STALE_FORGET_EVALS 5
 
@@ -476,6 +479,15 @@ void ev_record_change(struct evaluator *ev, const struct ev_rule *r, struct ev_i
 		 (unsigned long long)i->fp, i->inst.value, c->notify ? "" : " (not notified)");
 }
 
+static void pending_free(struct ev_pending *p)
+{
+	labels_free(p->labels, p->label_count);
+	labels_free(p->annotations, p->annotation_count);
+	free(p->group);
+	free(p->rule);
+	free(p->alertname);
+}
+
 void ev_deliver_pending(struct evaluator *ev)
 {
 	if (ev->pending_count > EV_LOGGED_TRANSITIONS)
@@ -488,11 +500,7 @@ void ev_deliver_pending(struct evaluator *ev)
 
 		if (ev->on_transition != NULL)
 			ev->on_transition(ev->on_transition_arg, &p->t);
-		labels_free(p->labels, p->label_count);
-		labels_free(p->annotations, p->annotation_count);
-		free(p->group);
-		free(p->rule);
-		free(p->alertname);
+		pending_free(p);
 	}
 	ev->pending_count = 0;
 }
@@ -818,19 +826,89 @@ static void group_metrics_drop(struct evaluator *ev, const char *name)
 	ev_series_drop(ev, ev, &desc_last, &l, 1);
 }
 
+/* Adds the transitions that earlier commits lost to the open transaction; returns how
+ * many it added. */
+static size_t unwritten_add(struct evaluator *ev)
+{
+	for (size_t k = 0; k < ev->unwritten_count; k++)
+		statedb_transition_add(ev->db, &ev->unwritten[k].t);
+	return ev->unwritten_count;
+}
+
+/* Frees the first n unwritten transitions, which a commit has now stored. */
+static void unwritten_drop_written(struct evaluator *ev, size_t n)
+{
+	if (n == 0)
+		return;
+	for (size_t k = 0; k < n; k++)
+		pending_free(&ev->unwritten[k]);
+	memmove(ev->unwritten, ev->unwritten + n,
+		(ev->unwritten_count - n) * sizeof(*ev->unwritten));
+	ev->unwritten_count -= n;
+	log_notice("evaluator", NULL,
+		   "%zu alert transitions that a failed commit had kept in memory are stored now",
+		   n);
+	if (ev->unwritten_count == 0)
+		ev->unwritten_full_logged = false;
+}
+
+/* Moves this evaluation's transitions, which its commit lost, to the unwritten list. The
+ * pending entries keep pointing at the moved copies until ev_deliver_pending. */
+static void unwritten_keep_pending(struct evaluator *ev)
+{
+	for (size_t k = 0; k < ev->pending_count; k++) {
+		struct ev_pending *p = &ev->pending[k];
+
+		if (ev->unwritten_count >= EV_UNWRITTEN_MAX) {
+			if (!ev->unwritten_full_logged)
+				log_error("evaluator", NULL,
+					  "%d alert transitions wait for the state database; newer "
+					  "ones are not notified until it takes writes again",
+					  EV_UNWRITTEN_MAX);
+			ev->unwritten_full_logged = true;
+			continue;
+		}
+		ev->unwritten = xreallocarray_grow(ev->unwritten, &ev->unwritten_capacity,
+						   ev->unwritten_count + 1, sizeof(*ev->unwritten));
+		ev->unwritten[ev->unwritten_count++] = *p;
+		p->labels = NULL;
+		p->label_count = 0;
+		p->annotations = NULL;
+		p->annotation_count = 0;
+		p->group = NULL;
+		p->rule = NULL;
+		p->alertname = NULL;
+	}
+}
+
 void evaluator_eval_group(struct evaluator *ev, size_t group_index, int64_t now_ms)
 {
 	struct ev_group *g = &ev->groups[group_index];
 	int64_t start = mono_ns();
+	size_t rewritten = 0;
 
 	if (ev->db != NULL && statedb_begin(ev->db) < 0)
 		log_warn("evaluator", NULL, "group %s: cannot start a state transaction", g->name);
+	else if (ev->db != NULL)
+		rewritten = unwritten_add(ev);
 	for (size_t k = 0; k < g->rule_count; k++)
 		eval_rule(ev, g, &g->rules[k], now_ms);
-	if (ev->db != NULL && statedb_commit(ev->db) < 0)
-		log_error("evaluator", NULL,
-			  "group %s: the state database did not take this evaluation's changes",
-			  g->name);
+	if (ev->db != NULL && statedb_commit(ev->db) < 0) {
+		uint64_t suppressed = 0;
+
+		if (throttle_fail(&ev->commit_log, (uint64_t)(mono_ns() / 1000000), &suppressed))
+			log_error(
+			    "evaluator", NULL,
+			    "group %s: the state database did not take this evaluation's "
+			    "changes (%" PRIu64 " more such failures since the last report); "
+			    "its alert transitions are written again with the next evaluation",
+			    g->name, suppressed);
+		unwritten_keep_pending(ev);
+	} else {
+		if (rewritten > 0)
+			throttle_ok(&ev->commit_log, NULL);
+		unwritten_drop_written(ev, rewritten);
+	}
 	ev_deliver_pending(ev);
 
 	g->iterations++;
@@ -937,6 +1015,7 @@ struct evaluator *evaluator_new(struct event_base *base, struct series_registry 
 	ev->store = store;
 	ev->ws = ws;
 	ev->db = db;
+	throttle_init(&ev->commit_log, THROTTLE_DEFAULT_INITIAL_MS, THROTTLE_DEFAULT_MAX_MS);
 	if (base != NULL)
 		ev->slo_timer = evtimer_new(base, slo_timer, ev);
 	return ev;
@@ -1230,6 +1309,9 @@ void evaluator_free(struct evaluator *ev)
 	ev_labels_free(&ev->ann_labels);
 	ev_labels_free(&ev->external);
 	free(ev->pending);
+	for (size_t k = 0; k < ev->unwritten_count; k++)
+		pending_free(&ev->unwritten[k]);
+	free(ev->unwritten);
 	free(ev);
 }
 

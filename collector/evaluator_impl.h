@@ -130,6 +130,14 @@ struct evaluator {
 	struct ev_pending *pending;
 	size_t pending_count;
 	size_t pending_capacity;
+	/* Transitions of evaluations whose commit failed (a full disk, a lock): written
+	 * again with the next evaluation, because the alerter reads transitions from the
+	 * state database only. Oldest first, at most EV_UNWRITTEN_MAX. */
+	struct ev_pending *unwritten;
+	size_t unwritten_count;
+	size_t unwritten_capacity;
+	bool unwritten_full_logged;
+	struct throttle commit_log;
 	int64_t local_transition_id;
 	uint64_t failures_total;
 	evaluator_transition_fn *on_transition;

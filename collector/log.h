@@ -6,6 +6,11 @@
  * pre-rendered run of key=value pairs naming the object (may be NULL); render it with
  * log_ids() so that values are quoted the same way everywhere.
  * Thread-safe: each line is written with one write(2).
+ *
+ * log_set_target() sends the lines to syslog (facility LOG_DAEMON) or to the systemd
+ * journal's native socket instead, without the ts= field, which both add themselves.
+ * The journal receives PRIORITY, SYSLOG_IDENTIFIER, ERRNO, TOCSIN_MODULE and one
+ * TOCSIN_<KEY> field per key of `ids` beside MESSAGE.
  */
 #ifndef TOCSIN_LOG_H
 #define TOCSIN_LOG_H
@@ -20,6 +25,26 @@ enum log_level {
 	LOG_LEVEL_INFO,
 	LOG_LEVEL_DEBUG,
 };
+
+enum log_target {
+	LOG_TARGET_STDERR,  /* the default */
+	LOG_TARGET_SYSLOG,  /* syslog(3), facility LOG_DAEMON */
+	LOG_TARGET_JOURNAL, /* the journal's native protocol */
+};
+
+/* The journal's socket. The environment variable TOCSIN_JOURNAL_SOCKET replaces it; it
+ * exists for tests, which cannot bind the real path. */
+#define LOG_JOURNAL_SOCKET "/run/systemd/journal/socket"
+
+/* Parses "stderr", "syslog" or "journal"; returns -1 for anything else. */
+int log_target_parse(const char *name, enum log_target *target);
+/*
+ * Sends every later line to `target`. Call it once at start-up, before other threads log.
+ * For the journal, when its socket cannot be connected, logs a warning on stderr, keeps
+ * stderr and returns -1; a line the journal does not accept later goes to stderr too.
+ * Returns 0 otherwise.
+ */
+int log_set_target(enum log_target target);
 
 /* Sets the most verbose level written. Default: LOG_LEVEL_INFO. */
 void log_set_level(enum log_level level);

@@ -47,11 +47,23 @@ static void usage(FILE *out)
 	    "                         MurmurHash3's fmix64, modulo N (see docs/configuration.md).\n"
 	    "                         With --once, also print each probe's shard\n"
 	    "  -L, --log-level LEVEL  error, warn, notice, info or debug (default: info)\n"
+	    "      --log-target TARGET\n"
+	    "                         where log lines go: stderr (the default; under systemd\n"
+	    "                         stderr already reaches the journal), syslog (facility\n"
+	    "                         daemon) or journal (the journal's native socket, with\n"
+	    "                         structured fields; stderr when the socket is missing)\n"
+	    "      --user NAME        when started as root, switch to user NAME (and its\n"
+	    "                         groups) once the HTTP port is bound and the data and\n"
+	    "                         state directories are given to it; overrides `user`\n"
+	    "      --pid-file FILE    write the process ID to FILE, remove it at exit; refuse\n"
+	    "                         to start when FILE names a running process\n"
 	    "  -V, --version          print the version and exit\n"
 	    "  -h, --help             print this help and exit\n"
 	    "\n"
 	    "Signals: SIGHUP reloads the configuration (kept unchanged when the new one has\n"
 	    "errors); SIGTERM and SIGINT stop probes, flush archives and exit.\n"
+	    "With $NOTIFY_SOCKET set, readiness, reloads, the stop and watchdog pings are\n"
+	    "reported to systemd (Type=notify).\n"
 	    "\n");
 	silence_cli_usage(out);
 	fprintf(out, "\n");
@@ -164,11 +176,15 @@ int main(int argc, char **argv)
 	    {"data-dir", required_argument, NULL, 'd'},
 	    {"shard", required_argument, NULL, 'S'},
 	    {"log-level", required_argument, NULL, 'L'},
+	    {"log-target", required_argument, NULL, 'G'},
+	    {"user", required_argument, NULL, 'U'},
+	    {"pid-file", required_argument, NULL, 'P'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct daemon_options opts = {0};
+	enum log_target log_target = LOG_TARGET_STDERR;
 	bool check = false;
 	bool once = false;
 	bool check_rule_files = false;
@@ -230,6 +246,29 @@ int main(int argc, char **argv)
 			opts.log_level_set = true;
 			log_set_level(opts.log_level);
 			break;
+		case 'G':
+			if (log_target_parse(optarg, &log_target) < 0) {
+				fprintf(stderr,
+					"tocsind: --log-target: \"%s\" is not a log target "
+					"(accepted: stderr, syslog, journal)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'U':
+			if (optarg[0] == '\0') {
+				fprintf(stderr, "tocsind: --user: the user name is empty\n");
+				return 2;
+			}
+			opts.user = optarg;
+			break;
+		case 'P':
+			if (optarg[0] == '\0') {
+				fprintf(stderr, "tocsind: --pid-file: the path is empty\n");
+				return 2;
+			}
+			opts.pid_file = optarg;
+			break;
 		case 'V':
 			printf("tocsind %s\n", PACKAGE_VERSION);
 			return 0;
@@ -287,5 +326,7 @@ int main(int argc, char **argv)
 		return check_config(&opts);
 	if (once)
 		return run_once(&opts);
+	/* Only the daemon logs to the target: the other actions report on stdout and stderr. */
+	log_set_target(log_target);
 	return daemon_run(&opts);
 }

@@ -53,6 +53,9 @@ static const struct metric_desc d_store_written = {"tocsin_store_updates_total",
 						   "Archive updates written.", METRIC_COUNTER};
 static const struct metric_desc d_store_dropped = {
     "tocsin_store_updates_dropped_total", "Archive updates dropped, by reason.", METRIC_COUNTER};
+static const struct metric_desc d_store_errors = {
+    "tocsin_store_errors_total",
+    "Failed archive operations by kind: connect (rrdcached), create, update.", METRIC_COUNTER};
 static const struct metric_desc d_store_queue = {
     "tocsin_store_queue_depth", "Archive updates waiting for the writer thread.", METRIC_GAUGE};
 static const struct metric_desc d_store_files = {"tocsin_store_files_created_total",
@@ -69,6 +72,10 @@ static const struct metric_desc d_lag_p99 = {
     METRIC_GAUGE};
 static const struct metric_desc d_http_requests = {"tocsin_http_requests_total",
 						   "HTTP requests served.", METRIC_COUNTER};
+static const struct metric_desc d_http_rejected = {
+    "tocsin_http_rejected_total",
+    "HTTP requests and connections rejected by a limit, authorization or a failed TLS handshake.",
+    METRIC_COUNTER};
 static const struct metric_desc d_scrape_seconds = {
     "tocsin_metrics_render_seconds", "Time spent rendering the previous /metrics response.",
     METRIC_GAUGE};
@@ -226,6 +233,11 @@ static void refresh_store(struct selfmon *mon)
 
 		set(mon, &d_store_dropped, &l, 1, (double)st.dropped[r]);
 	}
+	for (int k = 0; k < STORE_ERROR_KIND_COUNT; k++) {
+		struct label l = {"kind", store_error_kind_name((enum store_error_kind)k)};
+
+		set(mon, &d_store_errors, &l, 1, (double)st.errors[k]);
+	}
 }
 
 void selfmon_refresh(struct selfmon *mon)
@@ -254,6 +266,11 @@ void selfmon_refresh(struct selfmon *mon)
 
 		http_server_stats(mon->http, &hs);
 		set(mon, &d_http_requests, NULL, 0, (double)hs.requests);
+		for (size_t i = 0; i < HTTP_REJECT_COUNT; i++) {
+			struct label reason = {"reason", http_reject_reason_name(i)};
+
+			set(mon, &d_http_rejected, &reason, 1, (double)hs.rejected[i]);
+		}
 		set(mon, &d_scrape_seconds, NULL, 0, hs.last_scrape_seconds);
 	}
 	refresh_store(mon);

@@ -152,6 +152,7 @@ struct statedb {
 	sqlite3 *sqlite;
 	char *path;
 	bool in_transaction;
+	int begin_changes; /* sqlite3_total_changes() when the transaction began */
 	sqlite3_stmt *stmt[STMT_COUNT];
 	struct throttle log[STMT_COUNT]; /* one per statement: one per kind of failure */
 	struct throttle corrupt_log;     /* rows that do not parse */
@@ -322,6 +323,8 @@ static char *open_error(const char *dir, const char *path, sqlite3 *sqlite, int 
 {
 	const char *message = sqlite != NULL ? sqlite3_errmsg(sqlite) : sqlite3_errstr(rc);
 
+	/* statedb_open() reports a lock as EBUSY, so the daemon can tell it from the rest. */
+	errno = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? EBUSY : EIO;
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
@@ -399,12 +402,14 @@ static int migrate(struct statedb *db, const char *dir, char **error)
 	errno = 0;
 	version = strtol(version_text, &end, 10);
 	if (errno != 0 || *end != '\0' || version < 0) {
+		errno = EIO;
 		*error = xasprintf("state database %s has an invalid schema version \"%s\"; move "
 				   "it away to start with empty state",
 				   db->path, version_text);
 		goto rollback;
 	}
 	if (version > STATEDB_SCHEMA_VERSION) {
+		errno = EIO;
 		*error = xasprintf("state database %s has schema version %ld, newer than the "
 				   "version %d this tocsind supports; run a newer tocsind or move "
 				   "the file away",
@@ -438,8 +443,12 @@ static int migrate(struct statedb *db, const char *dir, char **error)
 bad:
 	*error = open_error(dir, db->path, db->sqlite, rc);
 rollback:
-	if (!sqlite3_get_autocommit(db->sqlite))
+	if (!sqlite3_get_autocommit(db->sqlite)) {
+		int saved_errno = errno; /* EBUSY or EIO, for statedb_open()'s caller */
+
 		exec_sql(db->sqlite, "ROLLBACK");
+		errno = saved_errno;
+	}
 	return -1;
 }
 
@@ -480,6 +489,7 @@ static int prepare_statements(struct statedb *db, char **error)
 					    SQLITE_PREPARE_PERSISTENT, &db->stmt[i], NULL);
 
 		if (rc != SQLITE_OK) {
+			errno = EIO;
 			*error =
 			    xasprintf("state database %s: preparing the %s statement failed: "
 				      "%s; move the file away to start with empty state",
@@ -493,6 +503,7 @@ static int prepare_statements(struct statedb *db, char **error)
 struct statedb *statedb_open(const char *dir, char **error)
 {
 	struct statedb *db;
+	int saved_errno;
 	int rc;
 
 	*error = NULL;
@@ -526,7 +537,9 @@ struct statedb *statedb_open(const char *dir, char **error)
 	return db;
 
 bad:
+	saved_errno = errno;
 	statedb_close(db);
+	errno = saved_errno;
 	return NULL;
 }
 
@@ -567,21 +580,33 @@ int statedb_begin(struct statedb *db)
 	if (run_statement(db, STMT_BEGIN) < 0)
 		return -1;
 	db->in_transaction = true;
+	db->begin_changes = sqlite3_total_changes(db->sqlite);
 	return 0;
 }
 
 int statedb_commit(struct statedb *db)
 {
+	bool wrote;
+	int rc;
+
 	if (!db->in_transaction) {
 		log_error("statedb", NULL, "commit on %s without a transaction", db->path);
 		return -1;
 	}
-	if (run_statement(db, STMT_COMMIT) < 0) {
+	wrote = sqlite3_total_changes(db->sqlite) != db->begin_changes;
+	rc = sqlite3_step(db->stmt[STMT_COMMIT]);
+	if (rc != SQLITE_DONE) {
+		statement_failed(db, STMT_COMMIT, rc);
 		/* A failed COMMIT may leave the transaction open: end it so the next begins. */
 		statedb_rollback(db);
 		return -1;
 	}
+	sqlite3_reset(db->stmt[STMT_COMMIT]);
 	db->in_transaction = false;
+	/* An empty transaction commits even on a full disk, so only a commit that wrote
+	 * rows ends a run of failures; else the throttle would log every failure. */
+	if (wrote)
+		statement_succeeded(db, STMT_COMMIT);
 	return 0;
 }
 

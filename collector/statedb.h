@@ -29,7 +29,8 @@ struct json_t;
  * Opens (creating when missing) dir/STATEDB_FILE and migrates its schema. Returns NULL
  * with *error set (caller frees) naming the path, the SQLite error and the fix, for
  * instance when the directory is not writable or another process holds a lock past the
- * busy timeout.
+ * busy timeout (5 s). errno is then EBUSY when the file stayed locked, so a caller can
+ * tell a lock held elsewhere from a broken directory or file.
  */
 struct statedb *statedb_open(const char *dir, char **error);
 void statedb_close(struct statedb *db);

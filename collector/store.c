@@ -125,6 +125,7 @@ struct store_writer {
 	/* Counted during a drain, added to store.stats at its end. */
 	uint64_t written;
 	uint64_t dropped[STORE_DROP_REASON_COUNT];
+	uint64_t errors[STORE_ERROR_KIND_COUNT];
 	uint64_t created;
 	bool drain_not_newer;
 	bool drain_update_error;
@@ -183,6 +184,20 @@ const char *store_drop_reason_name(enum store_drop_reason reason)
 		return "unknown";
 	}
 	return names[reason];
+}
+
+const char *store_error_kind_name(enum store_error_kind kind)
+{
+	static const char *const names[STORE_ERROR_KIND_COUNT] = {
+	    [STORE_ERROR_CONNECT] = "connect",
+	    [STORE_ERROR_CREATE] = "create",
+	    [STORE_ERROR_UPDATE] = "update",
+	};
+
+	if ((unsigned)kind >= STORE_ERROR_KIND_COUNT) {
+		return "unknown";
+	}
+	return names[kind];
 }
 
 /* ---- Paths ---- */
@@ -482,6 +497,7 @@ static void log_update_error(struct store *st, const struct store_file *f, uint6
 	char ids[PATH_MAX + 16];
 
 	w->drain_update_error = true;
+	w->errors[STORE_ERROR_UPDATE]++;
 	if (!throttle_fail(&w->update_error_log, monotonic_ms(), &suppressed)) {
 		return;
 	}
@@ -497,6 +513,7 @@ static void log_open_error(struct store *st, const struct store_file *f, const c
 	uint64_t suppressed = 0;
 	char ids[PATH_MAX + 16];
 
+	st->writer.errors[STORE_ERROR_CREATE]++;
 	if (!throttle_fail(&st->writer.open_error_log, monotonic_ms(), &suppressed)) {
 		return;
 	}
@@ -676,7 +693,13 @@ static int open_local(struct store *st, struct store_file *f, int64_t first)
 		}
 		/* Another process may have created it meanwhile: then read it below. */
 		if (stat(f->path, &sb) != 0) {
-			log_open_error(st, f, "rrd_create", rrd_get_error());
+			/* librrd 1.7 leaves its error text empty when writing the file fails,
+			 * as on a full file system, and errno is its cleanup's by then. */
+			log_open_error(st, f, "rrd_create",
+				       rrd_get_error()[0] != '\0'
+					   ? rrd_get_error()
+					   : "librrd gave no reason; check the free space and the "
+					     "permissions of data_dir");
 			rrd_clear_error();
 			return -1;
 		}
@@ -772,6 +795,8 @@ static bool wait_reconnect(struct store *st)
 			  rrdcached_address(st->daemon), suppressed, rrdcached_error(st->daemon));
 	}
 	pthread_mutex_lock(&st->lock);
+	/* Counted at once, not at the end of the drain: the drain waits for the daemon. */
+	st->stats.errors[STORE_ERROR_CONNECT]++;
 	give_up = (st->stopping || st->flush_waiters > 0) &&
 		  now - w->failing_since_ms >= STORE_GIVE_UP_MS;
 	if (!give_up) {
@@ -1213,6 +1238,10 @@ static void *writer_main(void *arg)
 		for (int r = 0; r < STORE_DROP_REASON_COUNT; r++) {
 			st->stats.dropped[r] += w->dropped[r];
 			w->dropped[r] = 0;
+		}
+		for (int k = 0; k < STORE_ERROR_KIND_COUNT; k++) {
+			st->stats.errors[k] += w->errors[k];
+			w->errors[k] = 0;
 		}
 		st->stats.files_created += w->created;
 		st->stats.batches++;

@@ -63,10 +63,19 @@ enum store_drop_reason {
 	STORE_DROP_REASON_COUNT,
 };
 
+/* Failed archive operations, counted whether or not the throttled log reported them. */
+enum store_error_kind {
+	STORE_ERROR_CONNECT, /* a connection attempt to rrdcached failed */
+	STORE_ERROR_CREATE,  /* creating or opening a file failed (ENOSPC, EACCES, ...) */
+	STORE_ERROR_UPDATE,  /* an update of a file failed; its values were dropped */
+	STORE_ERROR_KIND_COUNT,
+};
+
 struct store_stats {
 	uint64_t submitted; /* every store_submit() call, dropped or not */
 	uint64_t written;   /* written by librrd, or accepted by rrdcached */
 	uint64_t dropped[STORE_DROP_REASON_COUNT];
+	uint64_t errors[STORE_ERROR_KIND_COUNT];
 	uint64_t files_created;
 	uint64_t batches;     /* drains of the queue by the writer thread */
 	uint64_t queue_depth; /* queued or being written now */
@@ -114,6 +123,8 @@ int store_flush_timeout(struct store *st, uint64_t timeout_ms);
 
 void store_get_stats(struct store *st, struct store_stats *out);
 const char *store_drop_reason_name(enum store_drop_reason reason);
+/* The label value of an error kind: "connect", "create" or "update". */
+const char *store_error_kind_name(enum store_error_kind kind);
 
 /* Flushes, stops the writer thread and frees everything. */
 void store_free(struct store *st);

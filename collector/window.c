@@ -28,6 +28,8 @@ struct window_store {
 	int64_t history_ms;
 	size_t max_samples;
 	const struct series_registry *reg;
+	window_append_fn *on_append;
+	void *on_append_arg;
 };
 
 struct window_store *window_store_new(int64_t history_ms, size_t max_samples)
@@ -177,7 +179,15 @@ int window_append(struct window_store *ws, const struct series *s, int64_t time_
 	if (isnan(value))
 		value = NAN;
 	push(ws, w, time_ms, value);
+	if (ws->on_append != NULL)
+		ws->on_append(ws->on_append_arg, s, time_ms, value);
 	return 0;
+}
+
+void window_store_on_append(struct window_store *ws, window_append_fn *fn, void *arg)
+{
+	ws->on_append = fn;
+	ws->on_append_arg = arg;
 }
 
 void window_mark_stale(struct window_store *ws, const struct series *s, int64_t time_ms)

@@ -41,6 +41,12 @@ void window_store_set_history(struct window_store *ws, int64_t history_ms);
  */
 int window_append(struct window_store *ws, const struct series *s, int64_t time_ms, double value);
 /*
+ * Sets the function called with every sample window_append() accepts (after it is stored):
+ * the daemon forwards them to remote write. One hook per store; NULL removes it.
+ */
+typedef void window_append_fn(void *arg, const struct series *s, int64_t time_ms, double value);
+void window_store_on_append(struct window_store *ws, window_append_fn *fn, void *arg);
+/*
  * Appends a stale marker at time_ms (or 1 ms after the latest sample when that is not
  * earlier), so that the series is absent from evaluations from then on until it gets a
  * new sample. Does nothing when the series has no window or is already marked.

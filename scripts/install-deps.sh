@@ -10,8 +10,9 @@ set -eu
 mode=${1:-run}
 run_pkgs="build-essential autoconf automake pkg-config ca-certificates
 libevent-dev libcurl4-openssl-dev libssl-dev librrd-dev libpq-dev libesmtp-dev libc-ares-dev
-libjansson-dev libyaml-dev libsqlite3-dev libcmocka-dev libvirt-dev rrdtool"
-test_pkgs="rrdcached prometheus prometheus-alertmanager python3 python3-pytest python3-requests python3-aiosmtpd clang-format clang procps nginx-light dnsmasq-base openssl iproute2 util-linux monitoring-plugins-basic postgresql postgresql-contrib chromium chromium-driver"
+libjansson-dev libyaml-dev libsqlite3-dev libcmocka-dev libvirt-dev rrdtool
+libprotobuf-c-dev protobuf-c-compiler libsnappy-dev"
+test_pkgs="rrdcached prometheus prometheus-alertmanager python3 python3-pytest python3-requests python3-yaml python3-aiosmtpd clang-format clang procps nginx-light dnsmasq-base openssl iproute2 util-linux groff-base monitoring-plugins-basic postgresql postgresql-contrib chromium chromium-driver victoria-metrics"
 
 case $mode in
 run) pkgs=$run_pkgs ;;

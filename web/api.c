@@ -19,6 +19,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "collector/audit.h"
 #include "collector/config.h"
 #include "collector/log.h"
 #include "collector/units.h"
@@ -265,6 +266,8 @@ json_t *api_read_json_body(struct api_request *r)
 	json_t *body;
 
 	if (length > API_MAX_BODY_SIZE) {
+		http_server_reject(r->api->srv, r->req, HTTP_REJECT_BODY_TOO_LARGE, 413,
+				   "the JSON body is larger than the API's 64 KiB");
 		api_reply_error(r->req, 413, "request body too large",
 				"the body has %zu bytes; the API accepts at most %d", length,
 				API_MAX_BODY_SIZE);
@@ -308,11 +311,12 @@ static const struct config_api_token *find_token(const struct config *cfg, const
 	return found;
 }
 
-static void reply_unauthorized(struct evhttp_request *req, const char *detail)
+static void reply_unauthorized(struct api_request *r, const char *log_detail, const char *detail)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+	http_server_reject(r->api->srv, r->req, HTTP_REJECT_UNAUTHORIZED, 401, log_detail);
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "WWW-Authenticate",
 			  "Bearer realm=\"tocsin\"");
-	api_reply_error(req, 401, "unauthorized", "%s", detail);
+	api_reply_error(r->req, 401, "unauthorized", "%s", detail);
 }
 
 /* Checks the bearer token of a write. Returns true, or false after replying 401 or 403. */
@@ -324,6 +328,8 @@ static bool authorize_write(struct api_request *r)
 	const struct config_api_token *token;
 
 	if (cfg->api_token_count == 0) {
+		http_server_reject(r->api->srv, r->req, HTTP_REJECT_FORBIDDEN, 403,
+				   "write while api.tokens is empty");
 		api_reply_error(r->req, 403, "writes are disabled",
 				"no API token is configured; add api: {tokens: [{name: NAME, "
 				"sha256: HEX, role: admin}]} to the config, with HEX from "
@@ -332,23 +338,30 @@ static bool authorize_write(struct api_request *r)
 		return false;
 	}
 	if (header == NULL) {
-		reply_unauthorized(r->req,
+		reply_unauthorized(r, "write without an Authorization header",
 				   "this request changes state and needs the header "
 				   "`Authorization: Bearer TOKEN` with a token of role admin");
 		return false;
 	}
 	if (strncasecmp(header, "Bearer ", 7) != 0 || header[7] == '\0') {
-		reply_unauthorized(r->req, "the Authorization header is not `Bearer TOKEN`");
+		reply_unauthorized(r,
+				   "write with an Authorization header that is not a bearer token",
+				   "the Authorization header is not `Bearer TOKEN`");
 		return false;
 	}
 	token = find_token(cfg, header + 7);
 	if (token == NULL) {
-		log_warn("api", NULL, "%s %s%s rejected: unknown bearer token",
-			 r->method == EVHTTP_REQ_DELETE ? "DELETE" : "POST", API_PREFIX, r->path);
-		reply_unauthorized(r->req, "the bearer token matches no token in api.tokens");
+		reply_unauthorized(r,
+				   "write with a bearer token that matches no token in api.tokens",
+				   "the bearer token matches no token in api.tokens");
 		return false;
 	}
 	if (token->role != CONFIG_API_ROLE_ADMIN) {
+		char detail[160];
+
+		snprintf(detail, sizeof(detail), "write with token \"%s\" of role read",
+			 token->name);
+		http_server_reject(r->api->srv, r->req, HTTP_REJECT_FORBIDDEN, 403, detail);
 		api_reply_error(r->req, 403, "forbidden",
 				"token \"%s\" has role read; writes need a token of role admin",
 				token->name);
@@ -574,12 +587,16 @@ static bool read_params(struct api_request *r, const struct evhttp_uri *uri)
 		}
 
 		if (length > API_MAX_BODY_SIZE) {
+			http_server_reject(r->api->srv, r->req, HTTP_REJECT_BODY_TOO_LARGE, 413,
+					   "the form body is larger than the API's 64 KiB");
 			api_reply_error(r->req, 413, "request body too large",
 					"the body has %zu bytes; the API accepts at most %d",
 					length, API_MAX_BODY_SIZE);
 			return false;
 		}
-		body = xstrndup((const char *)evbuffer_pullup(in, -1), length);
+		/* evbuffer_pullup() returns NULL for an empty body. */
+		body = length > 0 ? xstrndup((const char *)evbuffer_pullup(in, -1), length)
+				  : xstrdup("");
 		rc = parse_pairs(body, &r->params);
 		free(body);
 		if (rc < 0) {
@@ -656,26 +673,7 @@ struct api_pending_reload {
 	struct evhttp_request *req;
 	struct http_server *srv;
 	char *token_name;
-	char *remote; /* copied, because the connection may be gone when the reload runs */
 };
-
-/* The audit detail of an API reload: {"result": "applied"} or {"result": "rejected",
- * "error": FIRST_LINE}. The daemon's own config.reload record lists what changed. */
-static char *reload_detail(int rc, const char *errors)
-{
-	json_t *detail = json_pack("{s:s}", "result", rc == 0 ? "applied" : "rejected");
-	char *text;
-
-	if (rc != 0) {
-		const char *line = errors != NULL ? errors : "";
-		json_t *first = json_stringn(line, strcspn(line, "\n"));
-
-		json_object_set_new(detail, "error", first != NULL ? first : json_null());
-	}
-	text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(detail);
-	return text;
-}
 
 /*
  * Runs outside of any HTTP callback, because a reload that changes the listen address
@@ -691,7 +689,6 @@ static void run_reload(evutil_socket_t fd, short what, void *arg)
 
 	log_notice("api", NULL, "reload requested by token %s", p->token_name);
 	rc = api->src.reload(api->src.reload_arg, &errors);
-	api_audit_record(api, p->token_name, p->remote, "api.reload", reload_detail(rc, errors));
 	if (api->srv != p->srv) {
 		log_notice("api", NULL,
 			   "the reload moved the listener, so the request that asked for it got "
@@ -717,7 +714,6 @@ static void run_reload(evutil_socket_t fd, short what, void *arg)
 	}
 	free(errors);
 	free(p->token_name);
-	free(p->remote);
 	free(p);
 }
 
@@ -730,15 +726,27 @@ void api_handle_reload(struct api_request *r)
 		api_reply_error(r->req, 503, "reload unavailable", "this daemon cannot reload");
 		return;
 	}
+	/*
+	 * NOTE: a reload changes the daemon's memory, not the state database, so it cannot share
+	 * a transaction with its audit record. The record is written first, with result
+	 * "requested", and a reload whose record fails is not run. The daemon's own
+	 * config.reload or config.reload_rejected record that follows records the outcome. A crash
+	 * in between loses only the in-memory change; the restart records its config.load.
+	 */
+	if (r->api->src.audit != NULL &&
+	    audit_record(r->api->src.audit, r->token_name != NULL ? r->token_name : "-",
+			 api_remote_address(r->req), "api.reload",
+			 "{\"result\":\"requested\"}") < 0) {
+		api_reply_audit_failed(r, "the reload");
+		return;
+	}
 	p = xcalloc(1, sizeof(*p));
 	p->api = r->api;
 	p->req = r->req;
 	p->srv = r->api->srv;
 	p->token_name = xstrdup(r->token_name != NULL ? r->token_name : "-");
-	p->remote = xstrdup(api_remote_address(r->req));
 	if (event_base_once(r->api->src.base, -1, EV_TIMEOUT, run_reload, p, &now) < 0) {
 		free(p->token_name);
-		free(p->remote);
 		free(p);
 		api_reply_error(r->req, 500, "reload failed", "cannot schedule the reload");
 	}

@@ -270,15 +270,23 @@ static void create_silence(struct api_request *r, struct silence_set *set)
 	spec.matcher_count = count;
 	spec.created_by = json_string_value(json_object_get(body, "createdBy"));
 	spec.comment = json_string_value(json_object_get(body, "comment"));
+	if (api_audit_begin(r) < 0)
+		goto out;
 	if (silence_create(set, &spec, r->now_ms, id, &error) < 0) {
+		api_audit_rollback(r);
 		/* silence_create's message starts with the field: "created_by: missing". */
 		api_reply_error(r->req, 400, "invalid silence", "%s", error);
 		goto out;
 	}
+	if (api_audit_commit(r, "api.silence.create", silence_detail(set, id)) < 0) {
+		/* The set in memory still has the new silence, which the rollback removed from the
+		 * table. */
+		silence_set_reload(set);
+		api_reply_audit_failed(r, "the silence");
+		goto out;
+	}
 	log_notice("api", NULL, "silence %s created by token %s for %s", id, r->token_name,
 		   spec.created_by);
-	api_audit_record(r->api, r->token_name, api_remote_address(r->req), "api.silence.create",
-			 silence_detail(set, id));
 	api_reply_data(r->req, json_pack("{s:s}", "silenceID", id));
 out:
 	for (size_t i = 0; i < count; i++)
@@ -288,10 +296,32 @@ out:
 	json_decref(body);
 }
 
+static void expire_silence(struct api_request *r, struct silence_set *set, const char *id)
+{
+	char *error = NULL;
+
+	if (api_audit_begin(r) < 0)
+		return;
+	if (silence_expire(set, id, r->now_ms, &error) < 0) {
+		api_audit_rollback(r);
+		api_reply_error(r->req, 400, "cannot expire the silence", "%s", error);
+		free(error);
+		return;
+	}
+	if (api_audit_commit(r, "api.silence.expire", silence_detail(set, id)) < 0) {
+		/* The set in memory still has the new end time, which the rollback undid in the
+		 * table. */
+		silence_set_reload(set);
+		api_reply_audit_failed(r, "the expiry of the silence");
+		return;
+	}
+	log_notice("api", NULL, "silence %s expired by token %s", id, r->token_name);
+	api_reply_data(r->req, json_pack("{s:s}", "silenceID", id));
+}
+
 void api_handle_silences(struct api_request *r, const char *id)
 {
 	struct silence_set *set;
-	char *error = NULL;
 
 	if (!require_alerter(r))
 		return;
@@ -303,15 +333,8 @@ void api_handle_silences(struct api_request *r, const char *id)
 		if (silence_get(set, id) == NULL) {
 			api_reply_error(r->req, 404, "silence not found", "no silence has id %s",
 					id);
-		} else if (silence_expire(set, id, r->now_ms, &error) < 0) {
-			api_reply_error(r->req, 400, "cannot expire the silence", "%s", error);
-			free(error);
 		} else {
-			log_notice("api", NULL, "silence %s expired by token %s", id,
-				   r->token_name);
-			api_audit_record(r->api, r->token_name, api_remote_address(r->req),
-					 "api.silence.expire", silence_detail(set, id));
-			api_reply_data(r->req, json_pack("{s:s}", "silenceID", id));
+			expire_silence(r, set, id);
 		}
 	} else if (id != NULL) {
 		const struct silence *s = silence_get(set, id);
@@ -397,18 +420,27 @@ static void create_ack(struct api_request *r, struct ack_set *set)
 				rule, fingerprint);
 		goto out;
 	}
+	if (api_audit_begin(r) < 0)
+		goto out;
 	if (ack_create(set, rule, fingerprint,
 		       json_string_value(json_object_get(body, "createdBy")),
 		       json_string_value(json_object_get(body, "comment")), expires_at_ms,
 		       r->now_ms, &error) < 0) {
+		api_audit_rollback(r);
 		api_reply_error(r->req, 400, "invalid acknowledgement", "%s", error);
 		free(error);
 		goto out;
 	}
+	if (api_audit_commit(r, "api.ack.create",
+			     audit_ack_detail(ack_get(set, rule, fingerprint))) < 0) {
+		/* The set in memory still has the acknowledgement, which the rollback removed from
+		 * the table. */
+		ack_set_reload(set);
+		api_reply_audit_failed(r, "the acknowledgement");
+		goto out;
+	}
 	log_notice("api", NULL, "alert %s %016" PRIx64 " acknowledged by token %s", rule,
 		   fingerprint, r->token_name);
-	api_audit_record(r->api, r->token_name, api_remote_address(r->req), "api.ack.create",
-			 audit_ack_detail(ack_get(set, rule, fingerprint)));
 	api_reply_data(r->req, ack_json(ack_get(set, rule, fingerprint)));
 out:
 	json_decref(body);

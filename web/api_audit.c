@@ -1,7 +1,7 @@
 /*
  * /audit and /audit/verify: pages of the hash-chained audit trail (collector/audit.h),
  * newest first, and a check of the whole chain. Also writes the audit records of the
- * API's own writes for the other resource files.
+ * API's own writes, in the transaction of each write, for the other resource files.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,6 +12,7 @@
 
 #include "collector/audit.h"
 #include "collector/log.h"
+#include "collector/statedb.h"
 #include "web/api_impl.h"
 
 /* Records per page when the request has no limit, and the max it may ask for. */
@@ -30,12 +31,56 @@ const char *api_remote_address(struct evhttp_request *req)
 	return address != NULL ? address : "";
 }
 
-void api_audit_record(struct api *api, const char *actor, const char *remote, const char *action,
-		      char *detail)
+int api_audit_begin(struct api_request *r)
 {
-	if (api->src.audit != NULL)
-		audit_record(api->src.audit, actor != NULL ? actor : "-", remote, action, detail);
+	if (r->api->src.audit == NULL)
+		return 0;
+	if (statedb_begin(audit_statedb(r->api->src.audit)) == 0)
+		return 0;
+	api_reply_error(r->req, 500, "cannot write to the state database",
+			"the transaction for the change and its audit record did not begin; see "
+			"the log of tocsind for the SQLite error, and retry");
+	return -1;
+}
+
+int api_audit_commit(struct api_request *r, const char *action, char *detail)
+{
+	struct audit *audit = r->api->src.audit;
+	struct statedb *db;
+	int rc;
+
+	if (audit == NULL) {
+		free(detail);
+		return 0;
+	}
+	db = audit_statedb(audit);
+	/* audit_record() joins the open transaction, so the commit below covers both. */
+	rc = audit_record(audit, r->token_name != NULL ? r->token_name : "-",
+			  api_remote_address(r->req), action, detail);
 	free(detail);
+	if (rc == 0 && statedb_commit(db) == 0)
+		return 0;
+	/* statedb_commit() already rolled back when the COMMIT failed. */
+	statedb_rollback(db);
+	log_error("api", NULL,
+		  "%s by token %s rolled back, because its audit record was not written "
+		  "(see the audit error above)",
+		  action, r->token_name != NULL ? r->token_name : "-");
+	return -1;
+}
+
+void api_audit_rollback(struct api_request *r)
+{
+	if (r->api->src.audit != NULL)
+		statedb_rollback(audit_statedb(r->api->src.audit));
+}
+
+void api_reply_audit_failed(struct api_request *r, const char *action)
+{
+	api_reply_error(r->req, 500, "audit record not written",
+			"%s was not made, because its audit record could not be written to the "
+			"state database; see the log of tocsind for the SQLite error, and retry",
+			action);
 }
 
 /* Replies 503 and returns false when the daemon has no audit trail. */

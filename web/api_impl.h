@@ -95,13 +95,23 @@ int api_read_silence_matcher(json_t *item, size_t index, struct silence_matcher 
 const char *api_remote_address(struct evhttp_request *req);
 
 /*
- * Appends an audit record of a write: actor is the name of the token that authorized it,
- * remote the client's address. Takes ownership of detail (a JSON object's text, or NULL
- * for {}). Does nothing when the daemon has no audit trail. A failed write is logged by
- * audit_record() and does not undo the change.
+ * Opens the state database transaction that a write and its audit record share, so that
+ * neither lands without the other. Returns 0, also when the daemon has no audit trail (then
+ * no transaction is opened and the write is committed by itself), or -1 after replying 500.
  */
-void api_audit_record(struct api *api, const char *actor, const char *remote, const char *action,
-		      char *detail);
+int api_audit_begin(struct api_request *r);
+/*
+ * Writes the audit record of the change made since api_audit_begin() and commits the change
+ * with it. actor is the token's name and remote the client's address. Takes ownership of
+ * detail (a JSON object's text, or NULL for {}). Returns
+ * 0, or -1 after rolling both back: the caller then reloads the in-memory copy of what it
+ * changed and replies with api_reply_audit_failed().
+ */
+int api_audit_commit(struct api_request *r, const char *action, char *detail);
+/* Rolls back the transaction of api_audit_begin() after the change itself failed. */
+void api_audit_rollback(struct api_request *r);
+/* Replies 500 to a write whose audit record could not be written, naming `action`. */
+void api_reply_audit_failed(struct api_request *r, const char *action);
 
 /* The handlers, one per resource. Each replies once. */
 void api_handle_status(struct api_request *r);

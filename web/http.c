@@ -2,11 +2,13 @@
  * The HTTP server: one evhttp on the daemon's event loop, a table of exact-path routes,
  * and the built-in endpoints /, /healthz and /metrics. Every request passes through one
  * dispatch function, which counts it, enforces the connection, header and read-access
- * limits, and picks the route.
+ * limits, and picks the route. Every rejection, including the replies libevent sends by
+ * itself, timeouts and failed TLS handshakes, is counted by reason and logged (throttled).
  */
 #include "web/http.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -32,6 +35,7 @@
 
 #include "collector/config.h"
 #include "collector/log.h"
+#include "collector/throttle.h"
 #include "collector/xalloc.h"
 #include "web/exposition.h"
 
@@ -56,6 +60,15 @@
 /* Room for "[", a host name of up to 255 bytes, "]:" and a port. */
 #define HTTP_ADDRESS_SIZE 272
 
+/* Bytes kept of a request's first line, to log the method and path of a request that
+ * libevent rejects before dispatch() gets it. */
+#define HTTP_REQUEST_LINE_SIZE 160
+
+/* Rejections of one reason are logged at most once per interval, which doubles from 10 s up
+ * to 5 minutes while they go on. */
+#define HTTP_REJECT_LOG_INITIAL_MS 10000u
+#define HTTP_REJECT_LOG_MAX_MS     300000u
+
 struct http_route {
 	char *path;
 	void (*handler)(struct evhttp_request *req, void *arg);
@@ -64,14 +77,39 @@ struct http_route {
 	bool prefix;             /* matches every path that starts with `path` */
 };
 
+/* The stage of a connection's current request, which tells whether a close is a timeout. */
+enum http_connection_state {
+	HTTP_CONNECTION_IDLE,     /* no byte of a request since the last reply */
+	HTTP_CONNECTION_READING,  /* part of a request arrived; libevent waits for the rest */
+	HTTP_CONNECTION_HANDLING, /* dispatch() has the request */
+	HTTP_CONNECTION_DONE,     /* libevent rejected the request and closes the connection */
+};
+
 /*
- * An open client connection. `rejected` marks one accepted over max_connections: its first
- * request gets 503 and the connection is closed.
+ * An open client connection, from the bufferevent that make_bufferevent() gives evhttp until
+ * evhttp closes it. `evcon` is NULL until hook_connections() finds it. `rejected` marks one
+ * accepted over max_connections: its first request gets 503 and the connection is closed.
  */
 struct http_connection {
+	LIST_ENTRY(http_connection) entry;
+	struct http_server *srv;
+	struct bufferevent *bev;
 	struct evhttp_connection *evcon;
+	struct evbuffer_cb_entry *input_cb;
+	struct evbuffer_cb_entry *output_cb;
+	enum http_connection_state state;
+	bool counted; /* track_connection() has weighed it against max_connections */
 	bool rejected;
+	bool tls_failed;
+	uint64_t requests;    /* requests dispatched */
+	size_t request_bytes; /* bytes of the current request received so far */
+	char address[HTTP_ADDRESS_SIZE];
+	char line[HTTP_REQUEST_LINE_SIZE]; /* the current request's first line, cut */
+	size_t line_length;
+	bool line_complete;
 };
+
+LIST_HEAD(http_connection_list, http_connection);
 
 /* A copy of a configured bearer token, so that the server does not depend on a config's
  * lifetime. */
@@ -97,11 +135,13 @@ struct http_server {
 	struct http_stats stats;
 
 	size_t max_header_count;
+	size_t max_header_size;
 	size_t max_connections;
-	struct http_connection *connections; /* every open client connection */
-	size_t connection_count;
-	size_t connection_capacity;
-	size_t accepted_count; /* connections not marked rejected */
+	struct http_connection_list connections; /* every open client connection */
+	struct event *hook_event;                /* runs hook_connections() after an accept */
+	size_t accepted_count;                   /* connections counted and not marked rejected */
+	bool closing; /* http_server_free() is closing every connection */
+	struct throttle reject_log[HTTP_REJECT_COUNT];
 
 	enum config_api_read read_access;
 	struct http_token *tokens;
@@ -226,56 +266,341 @@ static const struct http_route *find_route(const struct http_server *srv, const 
 	return best;
 }
 
+static const char *const reject_reason_names[HTTP_REJECT_COUNT] = {
+    [HTTP_REJECT_UNAUTHORIZED] = "unauthorized",
+    [HTTP_REJECT_FORBIDDEN] = "forbidden",
+    [HTTP_REJECT_BODY_TOO_LARGE] = "body_too_large",
+    [HTTP_REJECT_HEADERS_TOO_LARGE] = "headers_too_large",
+    [HTTP_REJECT_CONNECTION_LIMIT] = "connection_limit",
+    [HTTP_REJECT_TIMEOUT] = "timeout",
+    [HTTP_REJECT_BAD_REQUEST] = "bad_request",
+    [HTTP_REJECT_TLS_HANDSHAKE] = "tls_handshake",
+};
+
+const char *http_reject_reason_name(enum http_reject_reason reason)
+{
+	return reason < HTTP_REJECT_COUNT ? reject_reason_names[reason] : "unknown";
+}
+
+static const char *method_name(enum evhttp_cmd_type method)
+{
+	switch (method) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	default:
+		return "-";
+	}
+}
+
+/* Copies text up to a space, a '?' or its end into buf, with bytes that are not printable
+ * ASCII replaced by '?', so that a log line cannot be split or forged through it. */
+static const char *copy_token(char *buf, size_t size, const char *text)
+{
+	size_t n = 0;
+
+	while (text[n] != '\0' && text[n] != ' ' && text[n] != '?' && n + 1 < size) {
+		unsigned char c = (unsigned char)text[n];
+
+		buf[n] = c >= 0x21 && c < 0x7f ? (char)c : '?';
+		n++;
+	}
+	buf[n] = '\0';
+	return n > 0 ? buf : "-";
+}
+
+/*
+ * Counts one rejection and logs it unless its reason was logged within the throttle's
+ * interval. status 0 means no reply was sent. method and path may be NULL when unknown.
+ */
+static void log_reject(struct http_server *srv, enum http_reject_reason reason, int status,
+		       const char *address, const char *method, const char *path,
+		       const char *detail)
+{
+	char method_buf[16];
+	char path_buf[HTTP_REQUEST_LINE_SIZE];
+	char status_buf[24];
+	char ids[3 * HTTP_ADDRESS_SIZE];
+	uint64_t suppressed = 0;
+
+	srv->stats.rejected[reason]++;
+	if (!throttle_fail(&srv->reject_log[reason], (uint64_t)(monotonic_seconds() * 1000.0),
+			   &suppressed))
+		return;
+	if (status != 0)
+		snprintf(status_buf, sizeof(status_buf), "rejected with %d", status);
+	else
+		snprintf(status_buf, sizeof(status_buf), "closed");
+	log_ids(ids, sizeof(ids), "remote", address != NULL && address[0] != '\0' ? address : "-",
+		"method", copy_token(method_buf, sizeof(method_buf), method != NULL ? method : ""),
+		"path", copy_token(path_buf, sizeof(path_buf), path != NULL ? path : ""), "reason",
+		reject_reason_names[reason], NULL);
+	if (suppressed > 0)
+		log_warn("http", ids, "%s: %s (%" PRIu64 " more with this reason not logged)",
+			 status_buf, detail, suppressed);
+	else
+		log_warn("http", ids, "%s: %s", status_buf, detail);
+}
+
+/* Splits conn's captured first line into the method and the path for log_reject(). */
+static void reject_connection(struct http_connection *conn, enum http_reject_reason reason,
+			      int status, const char *detail)
+{
+	const char *space = memchr(conn->line, ' ', conn->line_length);
+	char method[16] = "";
+
+	if (space != NULL && (size_t)(space - conn->line) < sizeof(method)) {
+		memcpy(method, conn->line, (size_t)(space - conn->line));
+		method[space - conn->line] = '\0';
+	}
+	log_reject(conn->srv, reason, status, conn->address, method,
+		   space != NULL ? space + 1 : NULL, detail);
+}
+
+static const char *peer_address(struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	char *address = NULL;
+	ev_uint16_t port = 0;
+
+	if (evcon == NULL)
+		return NULL;
+	evhttp_connection_get_peer(evcon, &address, &port);
+	return address;
+}
+
+void http_server_reject(struct http_server *srv, struct evhttp_request *req,
+			enum http_reject_reason reason, int status, const char *detail)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+
+	if (srv == NULL)
+		return;
+	log_reject(srv, reason, status, peer_address(req),
+		   method_name(evhttp_request_get_command(req)),
+		   uri != NULL ? evhttp_uri_get_path(uri) : NULL, detail);
+}
+
 static struct http_connection *find_connection(struct http_server *srv,
 					       const struct evhttp_connection *evcon)
 {
-	for (size_t i = 0; i < srv->connection_count; i++) {
-		if (srv->connections[i].evcon == evcon)
-			return &srv->connections[i];
+	struct http_connection *conn;
+
+	LIST_FOREACH(conn, &srv->connections, entry)
+	{
+		if (conn->evcon == evcon)
+			return conn;
 	}
 	return NULL;
 }
 
-/* Called by evhttp when a connection closes, including from evhttp_free. */
-static void on_connection_close(struct evhttp_connection *evcon, void *arg)
+/* Returns whether the client has not closed its end, so that a close was the server's. */
+static bool peer_still_open(struct http_connection *conn)
 {
-	struct http_server *srv = arg;
-	struct http_connection *conn = find_connection(srv, evcon);
+	evutil_socket_t fd = bufferevent_getfd(conn->bev);
+	int saved = errno;
+	char byte;
+	ssize_t n;
+	bool open;
 
-	if (conn == NULL)
-		return;
-	if (!conn->rejected)
-		srv->accepted_count--;
-	*conn = srv->connections[--srv->connection_count];
+	if (fd < 0)
+		return false;
+	n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	open = n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+	errno = saved;
+	return open;
+}
+
+static void connection_free(struct http_connection *conn)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(conn->bev);
+
+	if (ssl != NULL)
+		SSL_set_app_data(ssl, NULL);
+	evbuffer_remove_cb_entry(bufferevent_get_input(conn->bev), conn->input_cb);
+	evbuffer_remove_cb_entry(bufferevent_get_output(conn->bev), conn->output_cb);
+	LIST_REMOVE(conn, entry);
+	free(conn);
 }
 
 /*
- * Records the connection of req the first time one of its requests arrives, and returns
- * whether it is over max_connections, so that it gets 503 and is closed.
- * NOTE: libevent 2.1 has no callback at accept() that passes the connection, so a
- * connection counts from its first complete request line and headers. One that sends
- * nothing is not counted; the timeout closes it.
+ * Called by evhttp when a connection closes, including from evhttp_free, while the socket is
+ * still open. libevent 2.1 closes a connection whose request did not arrive within
+ * http.timeout without a reply (no 408), so such a close is recognized here: part of a
+ * request had arrived, or none on a new connection, and the client had not closed its end.
  */
-static bool track_connection(struct http_server *srv, struct evhttp_request *req)
+static void on_connection_close(struct evhttp_connection *evcon, void *arg)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct http_connection *conn;
+	struct http_connection *conn = arg;
+	struct http_server *srv = conn->srv;
+	bool waiting = conn->state == HTTP_CONNECTION_READING ||
+		       (conn->state == HTTP_CONNECTION_IDLE && conn->requests == 0);
 
-	if (evcon == NULL)
+	if (!srv->closing && !conn->tls_failed && waiting && peer_still_open(conn))
+		reject_connection(conn, HTTP_REJECT_TIMEOUT, 0,
+				  "no complete request within http.timeout");
+	if (conn->counted && !conn->rejected)
+		srv->accepted_count--;
+	connection_free(conn);
+}
+
+/*
+ * Finds the evhttp connection of each bufferevent that make_bufferevent() made since the
+ * last run, and takes its close callback. Runs after the accept callback has returned,
+ * because evhttp creates the connection only after the bufferevent. evhttp passes the
+ * connection as the argument of the bufferevent's callbacks; a bufferevent whose callbacks
+ * are gone belongs to a connection that evhttp already freed.
+ */
+static void hook_connections(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server *srv = arg;
+	struct http_connection *conn;
+	struct http_connection *next;
+
+	for (conn = LIST_FIRST(&srv->connections); conn != NULL; conn = next) {
+		struct bufferevent *bev = conn->bev;
+		void *cbarg = NULL;
+
+		next = LIST_NEXT(conn, entry);
+		if (conn->evcon != NULL)
+			continue;
+		bufferevent_getcb(bev, NULL, NULL, NULL, &cbarg);
+		if (cbarg == NULL) {
+			connection_free(conn);
+		} else {
+			char *address = NULL;
+			ev_uint16_t port = 0;
+
+			conn->evcon = cbarg;
+			evhttp_connection_get_peer(conn->evcon, &address, &port);
+			snprintf(conn->address, sizeof(conn->address), "%s",
+				 address != NULL ? address : "");
+			evhttp_connection_set_closecb(conn->evcon, on_connection_close, conn);
+		}
+		/* The reference make_bufferevent() took; the last one frees the bufferevent. */
+		bufferevent_decref(bev);
+	}
+}
+
+/* Copies the start of a request's first line as it arrives, for reject_connection(). */
+static void capture_line(struct http_connection *conn, struct evbuffer *buf, size_t added)
+{
+	size_t length = evbuffer_get_length(buf);
+	size_t room = sizeof(conn->line) - 1 - conn->line_length;
+	struct evbuffer_ptr start;
+	char *end;
+	ev_ssize_t copied;
+
+	if (conn->line_complete || room == 0 || added > length)
+		return;
+	if (evbuffer_ptr_set(buf, &start, length - added, EVBUFFER_PTR_SET) < 0)
+		return;
+	copied = evbuffer_copyout_from(buf, &start, conn->line + conn->line_length,
+				       added < room ? added : room);
+	if (copied <= 0)
+		return;
+	conn->line[conn->line_length + (size_t)copied] = '\0';
+	end = strpbrk(conn->line + conn->line_length, "\r\n");
+	conn->line_length += (size_t)copied;
+	if (end != NULL) {
+		*end = '\0';
+		conn->line_length = (size_t)(end - conn->line);
+		conn->line_complete = true;
+	}
+}
+
+/* Follows the bytes of each request as libevent reads them. */
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct http_connection *conn = arg;
+
+	if (info->n_added == 0)
+		return;
+	if (conn->state == HTTP_CONNECTION_IDLE) {
+		conn->state = HTTP_CONNECTION_READING;
+		conn->request_bytes = 0;
+		conn->line_length = 0;
+		conn->line[0] = '\0';
+		conn->line_complete = false;
+	}
+	if (conn->state != HTTP_CONNECTION_READING)
+		return;
+	conn->request_bytes += info->n_added;
+	capture_line(conn, buf, info->n_added);
+}
+
+/*
+ * Catches the error replies libevent sends by itself, before dispatch() sees the request: 400
+ * for a malformed request or headers over http.max_header_size, and 413 for a body over
+ * http.max_body_size. libevent writes a reply's status line with one evbuffer_add_printf().
+ */
+static void on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct http_connection *conn = arg;
+	size_t length = evbuffer_get_length(buf);
+	struct evbuffer_ptr start;
+	char head[13];
+	int status;
+
+	if (info->n_added < 12 || conn->state == HTTP_CONNECTION_HANDLING ||
+	    conn->state == HTTP_CONNECTION_DONE || conn->tls_failed || info->n_added > length)
+		return;
+	if (evbuffer_ptr_set(buf, &start, length - info->n_added, EVBUFFER_PTR_SET) < 0 ||
+	    evbuffer_copyout_from(buf, &start, head, 12) != 12)
+		return;
+	head[12] = '\0';
+	if (strncmp(head, "HTTP/1.", 7) != 0 || sscanf(head + 9, "%3d", &status) != 1 ||
+	    status < 400)
+		return; /* 100 Continue, which the body follows */
+	conn->state = HTTP_CONNECTION_DONE;
+	if (status == 413)
+		reject_connection(conn, HTTP_REJECT_BODY_TOO_LARGE, status,
+				  "the body is larger than http.max_body_size");
+	else if (status == 400 && conn->request_bytes > conn->srv->max_header_size)
+		reject_connection(conn, HTTP_REJECT_HEADERS_TOO_LARGE, status,
+				  "the request line and headers are larger than "
+				  "http.max_header_size");
+	else if (status == 400)
+		reject_connection(conn, HTTP_REJECT_BAD_REQUEST, status,
+				  "malformed request line or header");
+}
+
+/* Marks the connection idle again once the reply to its request is sent. */
+static void on_request_complete(struct evhttp_request *req, void *arg)
+{
+	struct http_connection *conn = arg;
+
+	conn->state = HTTP_CONNECTION_IDLE;
+	conn->request_bytes = 0;
+}
+
+/*
+ * Counts the connection of req against max_connections the first time one of its requests
+ * arrives, and returns whether it is over, so that it gets 503 and is closed.
+ * NOTE: a connection counts from its first complete request line and headers, so one that
+ * sends nothing takes no slot; the timeout closes it.
+ */
+static bool track_connection(struct http_server *srv, struct http_connection *conn)
+{
+	if (conn == NULL)
 		return false;
-	conn = find_connection(srv, evcon);
-	if (conn != NULL)
+	if (conn->counted)
 		return conn->rejected;
-	srv->connections = xreallocarray_grow(srv->connections, &srv->connection_capacity,
-					      srv->connection_count + 1, sizeof(*srv->connections));
-	conn = &srv->connections[srv->connection_count++];
-	conn->evcon = evcon;
+	conn->counted = true;
 	conn->rejected = srv->accepted_count >= srv->max_connections;
-	if (conn->rejected)
-		srv->stats.rejected_connections++;
-	else
+	if (!conn->rejected)
 		srv->accepted_count++;
-	evhttp_connection_set_closecb(evcon, on_connection_close, srv);
 	return conn->rejected;
 }
 
@@ -340,6 +665,31 @@ static bool has_valid_token(const struct http_server *srv, struct evhttp_request
 }
 
 /*
+ * Sends an error found by the server's own checks. Under /api/ it has the shape of the API's
+ * other errors, so that API clients read every error the same way; elsewhere it is plain text
+ * "ERROR: DETAIL". error and detail are constants without '"' or '\\', so they need no JSON
+ * escaping.
+ */
+static void send_error(struct evhttp_request *req, const char *path, int code, const char *reason,
+		       const char *error_type, const char *error, const char *detail)
+{
+	struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+	struct evbuffer *body = evhttp_request_get_output_buffer(req);
+
+	if (strncmp(path, "/api/", 5) == 0) {
+		evhttp_add_header(headers, "Content-Type", "application/json");
+		evbuffer_add_printf(body,
+				    "{\"status\":\"error\",\"errorType\":\"%s\",\"error\":\"%s\","
+				    "\"detail\":\"%s\"}\n",
+				    error_type, error, detail);
+	} else {
+		evhttp_add_header(headers, "Content-Type", HTTP_TEXT_CONTENT_TYPE);
+		evbuffer_add_printf(body, "%s: %s\n", error, detail);
+	}
+	http_send_reply(req, code, reason);
+}
+
+/*
  * Applies api.read to every route but /healthz, which stays open for liveness checks. A
  * write still needs a token of role admin, checked by the API. Returns whether the
  * handler may run, or false after replying 401.
@@ -361,23 +711,12 @@ static bool authorize_read(struct http_server *srv, struct evhttp_request *req, 
 		       "Bearer TOKEN` with a token of role read or admin"
 		     : "reads from a non-loopback address need the header `Authorization: "
 		       "Bearer TOKEN` with a token of role read or admin";
-	/* The API replies in JSON, so its 401 has the shape of its other errors. */
-	if (strncmp(path, "/api/", 5) == 0) {
-		struct evbuffer *body = evhttp_request_get_output_buffer(req);
-
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-				  "application/json");
-		evbuffer_add_printf(body,
-				    "{\"status\":\"error\",\"errorType\":\"unauthorized\","
-				    "\"error\":\"unauthorized\",\"detail\":\"%s\"}\n",
-				    detail);
-	} else {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-				  HTTP_TEXT_CONTENT_TYPE);
-		evbuffer_add_printf(evhttp_request_get_output_buffer(req), "unauthorized: %s\n",
-				    detail);
-	}
-	http_send_reply(req, 401, "Unauthorized");
+	http_server_reject(
+	    srv, req, HTTP_REJECT_UNAUTHORIZED, 401,
+	    srv->read_access == CONFIG_API_READ_TOKEN
+		? "request without a valid bearer token, and api.read is token"
+		: "request from a non-loopback address without a valid bearer token");
+	send_error(req, path, 401, "Unauthorized", "unauthorized", "unauthorized", detail);
 	return false;
 }
 
@@ -392,29 +731,46 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *raw_path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	const struct http_route *route;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct http_connection *conn = evcon != NULL ? find_connection(srv, evcon) : NULL;
 	size_t length;
 	char *path;
 
+	if (raw_path == NULL || raw_path[0] == '\0')
+		raw_path = "/";
 	srv->stats.requests++;
-	if (track_connection(srv, req)) {
+	if (conn != NULL) {
+		conn->state = HTTP_CONNECTION_HANDLING;
+		conn->requests++;
+		evhttp_request_set_on_complete_cb(req, on_request_complete, conn);
+	}
+	if (track_connection(srv, conn)) {
+		http_server_reject(srv, req, HTTP_REJECT_CONNECTION_LIMIT, 503,
+				   "http.max_connections connections are open");
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-		send_text(req, 503, "Service Unavailable",
-			  "too many connections: the server has http.max_connections open; "
-			  "retry later\n");
+		send_error(req, raw_path, 503, "Service Unavailable", "unavailable",
+			   "too many connections",
+			   "the server has http.max_connections connections open; retry later");
 		return;
 	}
 	if (header_count(req) > srv->max_header_count) {
+		http_server_reject(srv, req, HTTP_REJECT_HEADERS_TOO_LARGE, 431,
+				   "more header fields than http.max_header_count");
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-		send_text(req, 431, "Request Header Fields Too Large",
-			  "too many request header fields; the limit is http.max_header_count\n");
+		send_error(req, raw_path, 431, "Request Header Fields Too Large", "bad_data",
+			   "too many request header fields",
+			   "the request has more header fields than http.max_header_count allows");
 		return;
 	}
-	if (raw_path == NULL || raw_path[0] == '\0')
-		raw_path = "/";
 	path = evhttp_uridecode(raw_path, 0, &length);
 	if (path == NULL || strlen(path) != length) {
 		free(path);
-		send_text(req, HTTP_BADREQUEST, "Bad Request", "invalid request path\n");
+		http_server_reject(
+		    srv, req, HTTP_REJECT_BAD_REQUEST, 400,
+		    "the path is not valid percent-encoding or decodes to a NUL byte");
+		send_error(req, raw_path, HTTP_BADREQUEST, "Bad Request", "bad_data",
+			   "invalid request path",
+			   "the path is not valid percent-encoding or contains %00");
 		return;
 	}
 	route = find_route(srv, path);
@@ -733,33 +1089,78 @@ void http_server_set_tls(struct http_server *srv, struct http_tls *tls)
 }
 
 /*
- * Gives evhttp an OpenSSL bufferevent for each accepted connection while TLS is on, or NULL
- * so that evhttp makes a plain one. evhttp sets the socket afterwards, which starts the
+ * Logs a failed TLS handshake with OpenSSL's reason. OpenSSL calls this at the end of each
+ * SSL_do_handshake() step; a step that only waits for more bytes leaves its error queue
+ * empty, a failed one has queued the reason. The queue is left for bufferevent_openssl.
+ */
+static void tls_info(const SSL *ssl, int where, int ret)
+{
+	struct http_connection *conn = SSL_get_app_data(ssl);
+	unsigned long code;
+	const char *reason;
+	char detail[160];
+
+	if (conn == NULL || conn->tls_failed || (where & SSL_CB_EXIT) == 0 || ret > 0)
+		return;
+	code = ERR_peek_error();
+	if (code == 0)
+		return;
+	reason = ERR_reason_error_string(code);
+	conn->tls_failed = true;
+	snprintf(detail, sizeof(detail), "TLS handshake failed (OpenSSL: %s)",
+		 reason != NULL ? reason : "no reason given");
+	reject_connection(conn, HTTP_REJECT_TLS_HANDSHAKE, 0, detail);
+}
+
+/*
+ * Gives evhttp the bufferevent of each accepted connection: an OpenSSL one while TLS is on,
+ * else a plain one as evhttp would make. evhttp sets the socket afterwards, which starts the
  * handshake. Each SSL holds a reference to its context, so a reload may free the context.
+ * The connection is followed from here on (struct http_connection), and a reference on the
+ * bufferevent keeps it valid until hook_connections() has run.
  */
 static struct bufferevent *make_bufferevent(struct event_base *base, void *arg)
 {
 	struct http_server *srv = arg;
+	struct http_connection *conn = xcalloc(1, sizeof(*conn));
 	struct bufferevent *bev;
-	SSL *ssl;
+	SSL *ssl = NULL;
 
-	if (srv->tls == NULL)
-		return NULL;
 	/* Returning NULL here would serve plain HTTP on the TLS port, so a failure to
 	 * allocate aborts, like any other allocation failure. */
-	ssl = SSL_new(srv->tls->ctx);
-	if (ssl == NULL) {
-		log_error("http", NULL, "out of memory: SSL_new failed");
-		abort();
+	if (srv->tls != NULL) {
+		ssl = SSL_new(srv->tls->ctx);
+		if (ssl == NULL) {
+			log_error("http", NULL, "out of memory: SSL_new failed");
+			abort();
+		}
+		bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						     BEV_OPT_CLOSE_ON_FREE);
+	} else {
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	}
-	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					     BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
-		log_error("http", NULL, "out of memory: bufferevent_openssl_socket_new failed");
+		log_error("http", NULL, "out of memory: cannot create a bufferevent");
 		abort();
 	}
-	/* Many clients close without a TLS close_notify; that is an ordinary end here. */
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	if (ssl != NULL) {
+		/* Many clients close without a TLS close_notify; that is an ordinary end here. */
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+		SSL_set_app_data(ssl, conn);
+		SSL_set_info_callback(ssl, tls_info);
+	}
+
+	conn->srv = srv;
+	conn->bev = bev;
+	conn->input_cb = evbuffer_add_cb(bufferevent_get_input(bev), on_input, conn);
+	conn->output_cb = evbuffer_add_cb(bufferevent_get_output(bev), on_output, conn);
+	if (conn->input_cb == NULL || conn->output_cb == NULL) {
+		log_error("http", NULL, "out of memory: evbuffer_add_cb failed");
+		abort();
+	}
+	LIST_INSERT_HEAD(&srv->connections, conn, entry);
+	bufferevent_incref(bev);
+	event_active(srv->hook_event, EV_TIMEOUT, 1);
 	return bev;
 }
 
@@ -778,10 +1179,22 @@ struct http_server *http_server_new(struct event_base *base, const char *host, u
 		free(srv);
 		return NULL;
 	}
+	srv->hook_event = event_new(base, -1, 0, hook_connections, srv);
+	if (srv->hook_event == NULL) {
+		log_error("http", NULL, "cannot create the HTTP server: event_new failed");
+		evhttp_free(srv->http);
+		free(srv);
+		return NULL;
+	}
+	LIST_INIT(&srv->connections);
+	for (size_t i = 0; i < HTTP_REJECT_COUNT; i++)
+		throttle_init(&srv->reject_log[i], HTTP_REJECT_LOG_INITIAL_MS,
+			      HTTP_REJECT_LOG_MAX_MS);
 	evhttp_set_max_headers_size(srv->http, HTTP_MAX_HEADERS_SIZE);
 	evhttp_set_max_body_size(srv->http, HTTP_MAX_BODY_SIZE);
 	evhttp_set_timeout(srv->http, HTTP_TIMEOUT_SECONDS);
 	srv->max_header_count = HTTP_MAX_HEADER_COUNT;
+	srv->max_header_size = HTTP_MAX_HEADERS_SIZE;
 	srv->max_connections = HTTP_MAX_CONNECTIONS;
 	srv->read_access = CONFIG_API_READ_LOOPBACK;
 	evhttp_set_allowed_methods(srv->http, HTTP_ALLOWED_METHODS);
@@ -812,6 +1225,7 @@ void http_server_configure(struct http_server *srv, const struct config *cfg)
 	evhttp_set_max_body_size(srv->http, (ev_ssize_t)limits->max_body_size);
 	evhttp_set_timeout_tv(srv->http, &timeout);
 	srv->max_header_count = (size_t)limits->max_header_count;
+	srv->max_header_size = (size_t)limits->max_header_size;
 	srv->max_connections = (size_t)limits->max_connections;
 
 	srv->read_access = cfg->api_read;
@@ -836,12 +1250,28 @@ void http_server_free(struct http_server *srv)
 {
 	if (srv == NULL)
 		return;
-	/* evhttp_free closes the listening socket and every open connection. */
+	/* evhttp_free closes the listening socket and every open connection; on_connection_close
+	 * frees their records. Those not yet hooked remain, each holding a bufferevent
+	 * reference. */
+	srv->closing = true;
 	evhttp_free(srv->http);
+	while (!LIST_EMPTY(&srv->connections)) {
+		struct http_connection *conn = LIST_FIRST(&srv->connections);
+		struct bufferevent *bev = conn->bev;
+
+		if (conn->evcon != NULL) {
+			/* Its bufferevent is gone with the connection. */
+			LIST_REMOVE(conn, entry);
+			free(conn);
+		} else {
+			connection_free(conn);
+			bufferevent_decref(bev);
+		}
+	}
+	event_free(srv->hook_event);
 	for (size_t i = 0; i < srv->route_count; i++)
 		free(srv->routes[i].path);
 	free(srv->routes);
-	free(srv->connections);
 	free(srv->tokens);
 	http_tls_free(srv->tls);
 	free(srv);

@@ -74,11 +74,38 @@ void http_send_reply(struct evhttp_request *req, int code, const char *reason);
 uint16_t http_server_port(const struct http_server *srv);
 void http_server_free(struct http_server *srv);
 
+/*
+ * The reasons the server rejects a request or a connection for. Each has a name, the value
+ * of the label `reason` of tocsin_http_rejected_total.
+ */
+enum http_reject_reason {
+	HTTP_REJECT_UNAUTHORIZED,      /* 401: no bearer token, or one that matches none */
+	HTTP_REJECT_FORBIDDEN,         /* 403: a token without the role, or writes disabled */
+	HTTP_REJECT_BODY_TOO_LARGE,    /* 413: over http.max_body_size or the API's 64 KiB */
+	HTTP_REJECT_HEADERS_TOO_LARGE, /* 431 over http.max_header_count, 400 over max_header_size */
+	HTTP_REJECT_CONNECTION_LIMIT,  /* 503: over http.max_connections */
+	HTTP_REJECT_TIMEOUT,           /* closed after http.timeout with the request incomplete */
+	HTTP_REJECT_BAD_REQUEST,       /* 400: a malformed request line, header or path */
+	HTTP_REJECT_TLS_HANDSHAKE,     /* the TLS handshake failed */
+	HTTP_REJECT_COUNT,
+};
+
+/* "unauthorized", "forbidden", "body_too_large", ...: the reason's label value. */
+const char *http_reject_reason_name(enum http_reject_reason reason);
+
+/*
+ * Counts a request that a route handler rejects with `status` and logs it, throttled per
+ * reason, with the client's address, the method, the path without its query string, and
+ * `detail`. Headers are never logged, so neither is a token. Call it before replying.
+ */
+void http_server_reject(struct http_server *srv, struct evhttp_request *req,
+			enum http_reject_reason reason, int status, const char *detail);
+
 /* Counters of served requests, for tocsin's own metrics. */
 struct http_stats {
 	uint64_t requests;
 	uint64_t scrapes;
-	uint64_t rejected_connections; /* accepted over max_connections and answered 503 */
+	uint64_t rejected[HTTP_REJECT_COUNT]; /* requests and connections, by reason */
 	double last_scrape_seconds;
 };
 void http_server_stats(const struct http_server *srv, struct http_stats *out);

@@ -70,7 +70,11 @@ def test_api_audit_records_writes(daemon_factory, tmp_path):
     assert expired["id"] > created["id"]
     assert expired["detail"]["ends_at_ms"] < created["detail"]["ends_at_ms"]
     assert by_action["api.ack.create"]["detail"]["comment"] == "looking"
-    assert by_action["api.reload"]["detail"] == {"result": "applied"}
+    # The reload's record is written before the reload runs; the daemon's config.reload
+    # record after it has the outcome.
+    assert by_action["api.reload"]["detail"] == {"result": "requested"}
+    reload_records = [r for r in records if r["action"] == "config.reload"]
+    assert reload_records and reload_records[0]["id"] > by_action["api.reload"]["id"]
 
     # Reads are not recorded, so the trail is the same on a second read.
     assert audit_page(d) == records
@@ -137,3 +141,58 @@ def test_tocsinctl_audit_usage_errors():
                  ["audit", "verify", "--limit", "1"]):
         result = ctl_tests.ctl(*args, url="http://127.0.0.1:9")
         assert result.returncode == 2, (args, result.stdout, result.stderr)
+
+
+def test_api_write_needs_audit_record(daemon_factory, tmp_path):
+    d = api.start(daemon_factory, tmp_path)
+    (alert,) = wait_for(lambda: api.firing_alert(d, "ServiceDown"), timeout=20,
+                        what="ServiceDown firing")
+    silence = {"matchers": ['alertname="ServiceDown"'], "endsAt": "2999-01-01T00:00:00Z",
+               "createdBy": "tests", "comment": "kept"}
+    status, _, body = api.call(d, "POST", "/api/v1/silences", token=api.ADMIN_TOKEN,
+                               body=silence)
+    assert status == 200, body
+    kept_id = body["data"]["silenceID"]
+    records_before = audit_page(d)
+
+    # A trigger makes every insert into the audit table fail, as a full disk would.
+    state_db = os.path.join(d.data_dir, "state", "state.db")
+    db = sqlite3.connect(state_db, timeout=10)
+    silence_rows = db.execute("SELECT * FROM silences").fetchall()
+    with db:
+        db.execute("CREATE TRIGGER audit_fails BEFORE INSERT ON audit "
+                   "BEGIN SELECT RAISE(ABORT, 'audit insert disabled by the test'); END")
+
+    status, _, body = api.call(d, "POST", "/api/v1/silences", token=api.ADMIN_TOKEN,
+                               body={**silence, "comment": "lost"})
+    assert status == 500, body
+    assert body["error"] == "audit record not written", body
+    status, _, body = api.call(d, "DELETE", f"/api/v1/silences/{kept_id}",
+                               token=api.ADMIN_TOKEN)
+    assert status == 500, body
+    status, _, body = api.call(d, "POST", "/api/v1/acks", token=api.ADMIN_TOKEN, body={
+        "rule": alert["rule"], "fingerprint": alert["fingerprint"], "createdBy": "tests",
+        "comment": "lost"})
+    assert status == 500, body
+    status, _, body = api.call(d, "POST", "/api/v1/reload", token=api.ADMIN_TOKEN)
+    assert status == 500, body
+
+    # Neither the daemon's memory nor the database has any of the four changes.
+    status, _, body = api.get(d, "/api/v1/silences")
+    assert status == 200, body
+    assert [(s["id"], s["status"]["state"]) for s in body["data"]] == [(kept_id, "active")]
+    status, _, body = api.get(d, "/api/v1/acks")
+    assert status == 200, body
+    assert body["data"] == []
+    assert db.execute("SELECT * FROM silences").fetchall() == silence_rows
+    assert db.execute("SELECT count(*) FROM acks").fetchone()[0] == 0
+    assert audit_page(d) == records_before
+    assert "rolled back, because its audit record was not written" in d.log_text()
+
+    with db:
+        db.execute("DROP TRIGGER audit_fails")
+    db.close()
+    status, _, body = api.call(d, "POST", "/api/v1/silences", token=api.ADMIN_TOKEN,
+                               body=silence)
+    assert status == 200, body
+    assert audit_page(d, limit=1)[0]["action"] == "api.silence.create"

@@ -128,6 +128,17 @@ def test_plain_http_to_tls_port_fails(daemon_factory, certificates):
     # The daemon still serves TLS clients afterwards.
     assert https_get(d, "/healthz", cert)[0] == 200
 
+    # The failed handshake is counted and logged with OpenSSL's reason.
+    _, metrics = https_get(d, "/metrics", cert)
+    (line,) = [m for m in metrics.splitlines()
+               if m.startswith('tocsin_http_rejected_total{reason="tls_handshake"}')]
+    assert float(line.split()[-1]) >= 1, line
+    wait_for(lambda: "reason=tls_handshake" in d.log_text(), timeout=10,
+             what="the log line of the failed handshake")
+    (logged,) = [m for m in d.log_text().splitlines() if "reason=tls_handshake" in m][:1]
+    assert "remote=127.0.0.1" in logged, logged
+    assert "TLS handshake failed (OpenSSL: " in logged, logged
+
 
 def test_tls_1_1_client_rejected(daemon_factory, certificates):
     cert, key = make_certificate(certificates, "first")

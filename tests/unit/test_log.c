@@ -8,7 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -126,6 +129,77 @@ static void level_names_round_trip(void **state)
 	assert_int_equal(log_level_parse("WARN", &level), -1);
 }
 
+static void target_names_parse(void **state)
+{
+	enum log_target target;
+
+	(void)state;
+	assert_int_equal(log_target_parse("stderr", &target), 0);
+	assert_int_equal(target, LOG_TARGET_STDERR);
+	assert_int_equal(log_target_parse("syslog", &target), 0);
+	assert_int_equal(target, LOG_TARGET_SYSLOG);
+	assert_int_equal(log_target_parse("journal", &target), 0);
+	assert_int_equal(target, LOG_TARGET_JOURNAL);
+	assert_int_equal(log_target_parse("Journal", &target), -1);
+	assert_int_equal(log_target_parse("", &target), -1);
+}
+
+/* A journal entry carries the line without ts= and one field per id, unquoted. */
+static void journal_entry_has_fields(void **state)
+{
+	char dir[] = "/tmp/test_log.XXXXXX";
+	char path[sizeof(dir) + 16];
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	char ids[256];
+	char entry[8192];
+	ssize_t n;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/journal", dir);
+	strcpy(addr.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+	setenv("TOCSIN_JOURNAL_SOCKET", path, 1);
+	assert_int_equal(log_set_target(LOG_TARGET_JOURNAL), 0);
+
+	errno = ENOENT;
+	log_error_errno("store",
+			log_ids(ids, sizeof ids, "probe", "disk \"C\"", "target", "a=b", NULL),
+			"cannot open");
+	n = recv(fd, entry, sizeof entry - 1, MSG_DONTWAIT);
+	assert_true(n > 0);
+	entry[n] = '\0';
+	assert_non_null(strstr(entry, "PRIORITY=3\n"));
+	assert_non_null(strstr(entry, "SYSLOG_IDENTIFIER=test_log\n"));
+	assert_non_null(strstr(entry, "TOCSIN_MODULE=store\n"));
+	assert_non_null(strstr(entry, "ERRNO=2\n"));
+	assert_non_null(strstr(entry, "TOCSIN_PROBE=disk \"C\"\n"));
+	assert_non_null(strstr(entry, "TOCSIN_TARGET=a=b\n"));
+	assert_non_null(strstr(entry,
+			       "\nMESSAGE=level=error module=store probe=\"disk \\\"C\\\"\" "
+			       "target=\"a=b\" msg=\"cannot open: No such file or directory\"\n"));
+	assert_null(strstr(entry, "ts="));
+
+	/* A journal that went away: the line reaches stderr's replacement instead. */
+	{
+		int fds[2];
+		const char *out = capture_start(fds);
+
+		unlink(path);
+		close(fd);
+		log_notice("daemon", NULL, "after the journal");
+		out = capture_end(fds);
+		assert_non_null(
+		    strstr(out, "level=notice module=daemon msg=\"after the journal\""));
+	}
+	log_set_target(LOG_TARGET_STDERR);
+	unsetenv("TOCSIN_JOURNAL_SOCKET");
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +209,8 @@ int main(void)
 	    cmocka_unit_test(level_filter_suppresses_lines),
 	    cmocka_unit_test(errno_appended_and_preserved),
 	    cmocka_unit_test(level_names_round_trip),
+	    cmocka_unit_test(target_names_parse),
+	    cmocka_unit_test(journal_entry_has_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
