@@ -1,11 +1,16 @@
 """The alerter's durability under a storm: 48 alerts fire and resolve continuously while
-tocsind is killed with SIGKILL 20 times and restarted, and the webhook server replies
-to some requests with 503 or not at all, so the outbox holds retrying rows at the kills.
+tocsind is killed with SIGKILL at random moments and restarted (20 cycles, or
+TOCSIN_STORM_CYCLES), and the webhook server replies to some requests with 500 or 503,
+slowly, or not at all, so the outbox contains retrying rows at the kills.
 
-After the storm the test stops changing the alerts, waits for the outbox to drain and
-checks what a receiver relies on: every outbox row reached the server at least once, no
-idempotency key was accepted more than twice, the state database is intact after every
-kill, and the last notification of every group lists exactly the alerts that are firing.
+While tocsind is down after each kill, the test checks the state database (PRAGMA
+integrity_check, read-only), that every row the outbox marks delivered reached the
+server, and that no idempotency key was accepted more than twice. After the storm it
+stops changing the alerts and waits for the outbox to drain. Then it checks what a
+receiver relies on: every outbox row reached the server at least once, no idempotency
+key was accepted more than twice, and the last notification of every group lists
+exactly the alerts that are firing. It prints one line with the figures (`make durability` runs it
+with 100 cycles).
 
 The alerts come from one exec probe that prints storm_up for each unit from a file the
 test rewrites, so the test knows each alert's state at any moment. Each alert is in two
@@ -24,11 +29,16 @@ from conftest import wait_for
 
 UNITS = [f"u{i:02d}" for i in range(48)]
 SHARDS = 8
-KILLS = 20
-# Shares of webhook requests that get a 503 reply, and that get no reply at all (hang).
-FAIL_SHARE = 0.10
+# Each cycle: a random wait of 0.8 to 3 s in the storm, kill -9, checks, restart.
+CYCLES = int(os.environ.get("TOCSIN_STORM_CYCLES", "20"))
+# Shares of webhook requests that get no reply at all (hang), a 500 reply, a 503 reply,
+# and a 200 reply after a delay shorter than the webhook's 500 ms timeout (slow).
 HANG_SHARE = 0.05
+ERROR_500_SHARE = 0.05
+ERROR_503_SHARE = 0.05
+SLOW_SHARE = 0.10
 HANG_SECONDS = 0.8
+SLOW_SECONDS = 0.3
 
 RULES = """
 groups:
@@ -98,7 +108,15 @@ class StormHandler(http.server.BaseHTTPRequestHandler):
             time.sleep(HANG_SECONDS)
             self.close_connection = True
             return
-        code = 503 if draw < HANG_SHARE + FAIL_SHARE else 200
+        draw -= HANG_SHARE
+        if draw < ERROR_500_SHARE:
+            code = 500
+        elif draw < ERROR_500_SHARE + ERROR_503_SHARE:
+            code = 503
+        else:
+            code = 200
+            if draw < ERROR_500_SHARE + ERROR_503_SHARE + SLOW_SHARE:
+                time.sleep(SLOW_SECONDS)
         self.send_response(code)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -123,6 +141,15 @@ class StormServer(http.server.ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):
         pass  # a kill -9 resets the connections of the attempts in flight
+
+    def received_counts(self):
+        """How often each (path, idempotency key) got a 200 reply."""
+        counts = {}
+        with self.lock:
+            for path, key, code, _ in self.accepted:
+                if code == 200:
+                    counts[(path, key)] = counts.get((path, key), 0) + 1
+        return counts
 
     def delivered(self):
         """(path, idempotency key, parsed body) of every request that got a 200 reply."""
@@ -243,7 +270,47 @@ def group_mismatches(delivered, down):
     return problems
 
 
+def check_while_down(d, server):
+    """Problems in the state of the storm while tocsind is killed: the integrity check's
+    output when it is not ok, rows the outbox marks delivered that the server never
+    accepted, and keys the server accepted more than twice. Returns (integrity result,
+    problems)."""
+    problems = []
+    result = integrity(d)
+    if result != [("ok",)]:
+        problems.append(f"PRAGMA integrity_check: {result}")
+    rows = query(d, "SELECT receiver, idempotency_key FROM outbox WHERE state = 'delivered'")
+
+    def lost():
+        received = server.received_counts()
+        return [r for r in rows if ("/" + r[0], r[1]) not in received]
+
+    # The server records a request just after it writes the reply, so tocsind can read
+    # the reply and commit before the handler thread has recorded it.
+    missing = lost()
+    deadline = time.monotonic() + 2
+    while missing and time.monotonic() < deadline:
+        time.sleep(0.05)
+        missing = lost()
+    if missing:
+        problems.append(f"{len(missing)} rows marked delivered never accepted: {missing[:5]}")
+    over = {k: n for k, n in server.received_counts().items() if n > 2}
+    if over:
+        problems.append(f"keys accepted more than twice: {over}")
+    return result, problems
+
+
+def print_summary(figures):
+    """Prints the one-line report that `make durability` shows."""
+    print("\ndurability: cycles=%(cycles)d notifications expected=%(expected)s "
+          "delivered=%(delivered)s lost=%(lost)s max_deliveries_per_key=%(max_per_key)s "
+          "keys_delivered_twice=%(twice)s "
+          "integrity_check=%(integrity)s time=%(seconds).0fs" % figures, flush=True)
+
+
 def test_alert_storm_with_kill9(daemon_factory, tmp_path):
+    assert CYCLES > 0, f"TOCSIN_STORM_CYCLES={CYCLES}: expected a number of cycles above 0"
+    started = time.monotonic()
     rng = random.Random(20240611)
     server = StormServer()
     units = Units(str(tmp_path / "storm.prom"))
@@ -251,17 +318,23 @@ def test_alert_storm_with_kill9(daemon_factory, tmp_path):
     rules_path.write_text(RULES)
     stop = threading.Event()
     toggler = threading.Thread(target=toggle, args=(units, stop, rng), daemon=True)
+    figures = {"cycles": 0, "expected": "?", "delivered": "?", "lost": "?",
+               "max_per_key": "?", "twice": "?", "integrity": "ok", "seconds": 0.0}
     try:
         d = daemon_factory(config(server.server_address[1], units.path, rules_path))
         toggler.start()
         wait_for(lambda: len(server.delivered()) > 20, timeout=30,
                  what="the first notifications of the storm")
 
-        # The storm: kill -9 at random moments, check the database, restart.
-        for kill in range(KILLS):
+        # The storm: kill -9 at random moments, check while tocsind is down, restart.
+        for cycle in range(1, CYCLES + 1):
             time.sleep(rng.uniform(0.8, 3.0))
             kill9(d)
-            assert integrity(d) == [("ok",)], f"state database after kill {kill + 1}"
+            figures["cycles"] = cycle
+            result, problems = check_while_down(d, server)
+            if result != [("ok",)]:
+                figures["integrity"] = f"failed@{cycle}"
+            assert not problems, f"after kill {cycle}: " + "; ".join(problems)
             d.start()
 
         # Calm: the alerts keep the last state written, the server answers every request.
@@ -293,15 +366,15 @@ def test_alert_storm_with_kill9(daemon_factory, tmp_path):
         # is superseded: the newer one carries the whole state of the group.
         superseded = [r for r in rows if r[2] == "dead" and r[4] == "superseded"]
         rows = [r for r in rows if r not in superseded]
-        delivered = server.delivered()
-        received = {}
-        for path, key, _ in delivered:
-            received[(path, key)] = received.get((path, key), 0) + 1
+        received = server.received_counts()
+        missing = [r for r in rows if ("/" + r[0], r[1]) not in received]
+        figures.update(expected=len(rows), delivered=len(rows) - len(missing),
+                       lost=len(missing), max_per_key=max(received.values(), default=0),
+                       twice=sum(1 for n in received.values() if n == 2))
 
         # (a) Every notification in the outbox was received at least once.
         assert rows, "the outbox is empty"
         assert not [r for r in rows if r[2] != "delivered"], "outbox rows not delivered"
-        missing = [r for r in rows if ("/" + r[0], r[1]) not in received]
         assert not missing, f"{len(missing)} of {len(rows)} rows never received: {missing[:5]}"
         # and nothing arrived that the outbox does not hold.
         stored_keys = {("/" + r[0], r[1]) for r in rows + superseded}
@@ -312,11 +385,17 @@ def test_alert_storm_with_kill9(daemon_factory, tmp_path):
         assert not over, f"keys received more than twice: {over}"
 
         # The storm did what it is for: many notifications, and some needed a retry.
-        assert len(rows) > 300, f"only {len(rows)} notifications in the storm"
+        assert len(rows) > 50 + 5 * CYCLES, \
+            f"only {len(rows)} notifications in a storm of {CYCLES} cycles"
         assert any(r[3] > 1 for r in rows), "no notification needed a second attempt"
 
         # (c) The database is intact after the final restart too.
-        assert integrity(d) == [("ok",)]
+        final = integrity(d)
+        if final != [("ok",)]:
+            figures["integrity"] = "failed@end"
+        assert final == [("ok",)]
     finally:
         stop.set()
         server.stop()
+        figures["seconds"] = time.monotonic() - started
+        print_summary(figures)

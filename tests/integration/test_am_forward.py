@@ -7,20 +7,12 @@ for Alertmanager's "start time must be before end time" reply."""
 
 import datetime
 import json
-import os
-import shutil
-import signal
-import subprocess
-import time
-import urllib.request
 
 import pytest
 
+from alertmanager import Alertmanager
 from conftest import free_port, wait_for
 from receiver_tools import ScriptedServer, alert, notification, now_ms, send, status
-
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-
 
 def parse_time_ms(text):
     """Milliseconds of an RFC 3339 time as Alertmanager writes it (nanosecond digits)."""
@@ -28,60 +20,6 @@ def parse_time_ms(text):
     base = datetime.datetime.fromisoformat(head).replace(tzinfo=datetime.timezone.utc)
     fraction = int((rest + "000")[:3]) if rest else 0
     return int(base.timestamp()) * 1000 + fraction
-
-
-class Alertmanager:
-    """One Alertmanager with its own config and storage, notifying `hook_url` by webhook."""
-
-    def __init__(self, workdir, hook_url):
-        if ALERTMANAGER is None:
-            pytest.skip("Alertmanager is not installed (Debian package prometheus-alertmanager)")
-        self.dir = os.path.join(workdir, "alertmanager")
-        os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
-        config = os.path.join(self.dir, "alertmanager.yml")
-        with open(config, "w") as f:
-            f.write("route:\n"
-                    "  receiver: hook\n"
-                    "  group_by: [alertname]\n"
-                    "  group_wait: 0s\n"
-                    "  group_interval: 1s\n"
-                    "  repeat_interval: 1h\n"
-                    "receivers:\n"
-                    "  - name: hook\n"
-                    "    webhook_configs:\n"
-                    f"      - url: {hook_url}\n"
-                    "        send_resolved: true\n")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(os.path.join(self.dir, "alertmanager.log"), "w")
-        self.proc = subprocess.Popen(
-            [ALERTMANAGER, f"--config.file={config}",
-             f"--storage.path={os.path.join(self.dir, 'data')}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(self.ready, timeout=30, what="Alertmanager /-/ready")
-
-    def ready(self):
-        if self.proc.poll() is not None:
-            raise AssertionError(f"Alertmanager exited with {self.proc.returncode}")
-        try:
-            with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def alerts(self):
-        with urllib.request.urlopen(self.url + "/api/v2/alerts", timeout=5) as r:
-            return json.load(r)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 @pytest.fixture
