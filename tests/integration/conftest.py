@@ -55,7 +55,7 @@ def http_get(url, timeout=5.0):
 class Daemon:
     """One tocsind process with its own config file, data dir and log file."""
 
-    def __init__(self, workdir, config_text, extra_args=()):
+    def __init__(self, workdir, config_text, extra_args=(), env=None, log_level="debug"):
         self.workdir = workdir
         self.port = free_port()
         self.data_dir = os.path.join(workdir, "data")
@@ -63,6 +63,10 @@ class Daemon:
         self.log_path = os.path.join(workdir, "tocsind.log")
         self.write_config(config_text)
         self.extra_args = list(extra_args)
+        if log_level is not None:
+            self.extra_args += ["--log-level", log_level]
+        self.env = dict(os.environ, **(env or {}))
+        self.wrapper = []  # a command that runs tocsind, such as setpriv with its options
         self.proc = None
         self.log = None
 
@@ -74,14 +78,16 @@ class Daemon:
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self):
+    def start(self, wait=True):
+        """Starts tocsind; with `wait`, returns once /healthz answers."""
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            [tocsind_path(), "--config", self.config_path,
+            [*self.wrapper, tocsind_path(), "--config", self.config_path,
              "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir,
-             "--log-level", "debug", *self.extra_args],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(self.healthy, timeout=20, what="tocsind /healthz")
+             *self.extra_args],
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        if wait:
+            wait_for(self.healthy, timeout=20, what="tocsind /healthz")
         return self
 
     def healthy(self):

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import TOP, free_port, http_get, tocsind_path, wait_for
+from conftest import TOP, Daemon, free_port, http_get, tocsind_path, wait_for
 from proctree import write_proc_tree
 
 MAN_PAGES = {"tocsind": "man/tocsind.8", "tocsinctl": "man/tocsinctl.1"}
@@ -51,59 +51,27 @@ probes:
 """
 
 
-class Service:
-    """A tocsind started with a given environment and options; its log goes to a file."""
+class Service(Daemon):
+    """A tocsind started with a given environment and options, at its default log level.
+    start() returns at once, so that tests can watch how it starts."""
 
     def __init__(self, workdir, config_text, args=(), env=None):
-        self.workdir = workdir
-        self.port = free_port()
-        self.data_dir = os.path.join(workdir, "data")
-        self.config_path = os.path.join(workdir, "tocsin.yml")
-        self.log_path = os.path.join(workdir, "tocsind.log")
-        with open(self.config_path, "w") as f:
-            f.write(config_text)
+        super().__init__(workdir, config_text, args, env=env, log_level=None)
         os.chmod(self.config_path, 0o644)
-        self.args = [tocsind_path(), "--config", self.config_path,
-                     "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir, *args]
-        self.env = dict(os.environ, **(env or {}))
-        self.proc = None
 
     def start(self):
-        with open(self.log_path, "a") as log:
-            self.proc = subprocess.Popen(self.args, env=self.env, stdout=log,
-                                         stderr=subprocess.STDOUT)
-        return self
+        return super().start(wait=False)
 
     def run(self, timeout=20):
         """Runs to the end; returns the exit status."""
         self.start()
         return self.proc.wait(timeout=timeout)
 
-    def answers(self):
-        if self.proc.poll() is not None:
-            raise AssertionError(f"tocsind exited with {self.proc.returncode}:\n{self.log_text()}")
-        try:
-            return http_get(f"http://127.0.0.1:{self.port}/healthz", timeout=1)[0] == 200
-        except OSError:
-            return False
-
     def wait_ready(self):
-        wait_for(self.answers, timeout=20, what="tocsind /healthz")
-
-    def log_text(self):
-        with open(self.log_path) as f:
-            return f.read()
+        wait_for(self.healthy, timeout=20, what="tocsind /healthz")
 
     def stop(self, timeout=40):
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"tocsind did not stop within {timeout}s of SIGTERM")
+        return super().stop(timeout=timeout)
 
     def check_sanitizers(self):
         text = self.log_text()
@@ -382,7 +350,7 @@ def test_user_errors(tmp_path, shared_tmp):
     # Started as the user nobody, tocsind cannot switch to another user, and says why.
     root = write_proc_tree(os.path.join(shared_tmp, "root"))
     s = Service(shared_tmp, host_config(root), args=["--user", "daemon"])
-    s.args = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *s.args]
+    s.wrapper = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
     assert s.run() == 1
     assert 'only root can switch to user "daemon"' in s.log_text(), s.log_text()
 
