@@ -17,6 +17,7 @@
 #include "alerter/outbox.h"
 #include "alerter/silence.h"
 #include "collector/alert.h"
+#include "collector/clock.h"
 #include "collector/hash.h"
 #include "collector/log.h"
 #include "collector/statedb.h"
@@ -44,10 +45,7 @@ static const char alerts_schema[] = "CREATE TABLE IF NOT EXISTS alerter_alerts (
 
 int64_t al_wall_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_wall_ms();
 }
 
 static int64_t to_sql(uint64_t v)

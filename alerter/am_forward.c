@@ -23,6 +23,7 @@
 #include "alerter/webhook.h"
 #include "alerter/webhook_payload.h"
 #include "collector/cfg.h"
+#include "collector/clock.h"
 #include "collector/log.h"
 #include "collector/throttle.h"
 #include "collector/xalloc.h"
@@ -113,22 +114,6 @@ void am_forward_schedule(const void *state, struct am_forward_schedule *out)
 
 	out->resend_delay_ms = st->resend_delay_ms;
 	out->resolved_keep_ms = st->resolved_keep_ms;
-}
-
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Appends the base URL's path and AM_FORWARD_API_PATH; NULL when curl cannot parse it
@@ -348,7 +333,7 @@ static void log_partial(struct am_op *op)
 					   "failed sends",
 					   (unsigned long long)count);
 		} else if (any_ok &&
-			   throttle_fail(&st->partial_errors[i], monotonic_ms(), &count)) {
+			   throttle_fail(&st->partial_errors[i], clock_monotonic_ms(), &count)) {
 			log_warn("alertmanager", ids,
 				 "send failed (%s: %s) while another Alertmanager accepted it; "
 				 "%llu similar errors suppressed",
@@ -381,7 +366,7 @@ static struct receiver_op *am_send(void *state, struct event_base *base,
 {
 	struct am_state *st = state;
 	struct am_op *op = xcalloc(1, sizeof(*op));
-	char *body = am_forward_payload(n, wall_ms(), st->resend_delay_ms);
+	char *body = am_forward_payload(n, clock_wall_ms(), st->resend_delay_ms);
 	char *idempotency = xasprintf("Idempotency-Key: %s", n->idempotency_key);
 	const char *headers[] = {idempotency, NULL};
 

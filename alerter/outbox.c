@@ -17,6 +17,7 @@
 
 #include <sqlite3.h>
 
+#include "collector/clock.h"
 #include "collector/log.h"
 #include "collector/statedb.h"
 #include "collector/throttle.h"
@@ -140,14 +141,6 @@ struct outbox {
 	uint64_t dead_total;
 };
 
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 const char *outbox_state_name(enum outbox_state state)
 {
 	if ((unsigned)state >= OUTBOX_STATE_COUNT)
@@ -179,7 +172,7 @@ static int statement_failed(struct outbox *ob, enum outbox_stmt s)
 	uint64_t suppressed = 0;
 	char ids[PATH_MAX + 16];
 
-	if (throttle_fail(&ob->log[s], monotonic_ms(), &suppressed)) {
+	if (throttle_fail(&ob->log[s], clock_monotonic_ms(), &suppressed)) {
 		log_error("outbox", log_ids(ids, sizeof ids, "file", statedb_path(ob->db), NULL),
 			  "%s failed (%" PRIu64 " more such failures since the last report): %s; "
 			  "check the state directory's file system",
@@ -225,7 +218,7 @@ static void log_misuse(struct outbox *ob, int64_t id, const char *fmt, ...)
 	char problem[256];
 	va_list ap;
 
-	if (!throttle_fail(&ob->misuse_log, monotonic_ms(), &suppressed))
+	if (!throttle_fail(&ob->misuse_log, clock_monotonic_ms(), &suppressed))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(problem, sizeof problem, fmt, ap);
@@ -252,7 +245,7 @@ static int entry_read(struct outbox *ob, sqlite3_stmt *stmt, struct outbox_entry
 	memset(e, 0, sizeof(*e));
 	e->id = sqlite3_column_int64(stmt, 0);
 	if (outbox_state_parse(column_text(stmt, 4), &e->state) < 0) {
-		if (throttle_fail(&ob->corrupt_log, monotonic_ms(), &suppressed)) {
+		if (throttle_fail(&ob->corrupt_log, clock_monotonic_ms(), &suppressed)) {
 			log_warn("outbox", NULL,
 				 "skipped entry %" PRId64 " of %s: unknown state \"%s\" (%" PRIu64
 				 " more skipped since the last report); delete the row",

@@ -14,6 +14,7 @@
 #include "alerter/notification.h"
 #include "alerter/silence.h"
 #include "collector/audit.h"
+#include "collector/clock.h"
 #include "collector/config.h"
 #include "collector/daemon.h"
 #include "collector/log.h"
@@ -191,14 +192,6 @@ static int check_request(const struct cli_request *r)
 	if (strcmp(r->action, "list") == 0 && r->arg_count > 1)
 		return usage_error("--silence list: unexpected argument \"%s\"", r->args[1]);
 	return 0;
-}
-
-static int64_t wall_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -452,7 +445,7 @@ static int run_action(const struct cli_request *r)
 	struct statedb *db = NULL;
 	struct silence_set *set = NULL;
 	struct audit *audit = NULL;
-	int64_t now_ms = wall_clock_ms();
+	int64_t now_ms = clock_wall_ms();
 	int status = CLI_EXIT_FAILED;
 
 	if (cfg == NULL) {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "collector/clock.h"
 #include "collector/log.h"
 #include "collector/statedb.h"
 #include "collector/xalloc.h"
@@ -30,14 +31,6 @@ int silence_fail(char **error, const char *fmt, ...)
 	va_end(ap);
 	*error = xstrdup(message);
 	return -1;
-}
-
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 const char *silence_table_text(sqlite3_stmt *stmt, int index)
@@ -70,7 +63,7 @@ int silence_table_failed(struct silence_table *t, size_t s, int rc, char **error
 	snprintf(message, sizeof message, "%s", sqlite3_errmsg(statedb_sqlite(t->db)));
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
-	if (throttle_fail(&t->log[s], monotonic_ms(), &suppressed)) {
+	if (throttle_fail(&t->log[s], clock_monotonic_ms(), &suppressed)) {
 		log_error(t->module, log_ids(ids, sizeof ids, "file", statedb_path(t->db), NULL),
 			  "%s failed (%" PRIu64 " more failures since the last report): %s (%s)",
 			  name, suppressed, message, sqlite3_errstr(rc));

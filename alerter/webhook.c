@@ -22,6 +22,7 @@
 #include "alerter/webhook_payload.h"
 #include "autoconf.h"
 #include "collector/cfg.h"
+#include "collector/clock.h"
 #include "collector/log.h"
 #include "collector/secret.h"
 #include "collector/xalloc.h"
@@ -37,22 +38,6 @@
 #define WEBHOOK_BUG_LOG_MS (10 * 60 * 1000)
 
 #define WEBHOOK_DEFAULT_HMAC_HEADER "X-Tocsin-Signature"
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- options shared with the alertmanager receiver ---- */
 
@@ -415,7 +400,7 @@ static void log_time_order_bug(struct webhook_post *p, const struct delivery_out
 	char ids[512];
 	uint64_t suppressed = 0;
 
-	if (!throttle_fail(&p->http->bug_log, monotonic_ms(), &suppressed))
+	if (!throttle_fail(&p->http->bug_log, clock_monotonic_ms(), &suppressed))
 		return;
 	log_error(p->http->module, log_ids(ids, sizeof(ids), "url", p->url->url, NULL),
 		  "BUG: the Alertmanager rejected an alert whose endsAt precedes its startsAt; "
@@ -439,7 +424,7 @@ static void post_finished(CURL *easy, CURLcode code, void *arg)
 			retry_after = NULL;
 		webhook_outcome_from_status(status, p->status_line,
 					    retry_after ? retry_after->value : NULL, p->response,
-					    p->response_length, wall_ms(), &outcome);
+					    p->response_length, clock_wall_ms(), &outcome);
 		if (status == 400 &&
 		    webhook_body_reports_time_order(p->response, p->response_length))
 			log_time_order_bug(p, &outcome);

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "collector/clock.h"
 #include "collector/log.h"
 #include "collector/statedb.h"
 #include "collector/throttle.h"
@@ -54,22 +55,6 @@ struct audit_head {
 	int64_t id;
 	char hash[AUDIT_HASH_SIZE];
 };
-
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int64_t wall_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void to_hex(const unsigned char *bytes, size_t size, char *out)
 {
@@ -377,7 +362,7 @@ static int begin_unless_open(struct statedb *db)
 int audit_record(struct audit *audit, const char *actor, const char *remote, const char *action,
 		 const char *detail_json)
 {
-	struct audit_entry e = {.time_ms = wall_clock_ms(), .remote = remote ? remote : ""};
+	struct audit_entry e = {.time_ms = clock_wall_ms(), .remote = remote ? remote : ""};
 	char prev_hash[AUDIT_HASH_SIZE];
 	char hash[AUDIT_HASH_SIZE];
 	char *detail;
@@ -411,7 +396,7 @@ int audit_record(struct audit *audit, const char *actor, const char *remote, con
 		else
 			statedb_rollback(audit->db);
 	}
-	if (rc < 0 && throttle_fail(&audit->log, monotonic_ms(), &suppressed)) {
+	if (rc < 0 && throttle_fail(&audit->log, clock_monotonic_ms(), &suppressed)) {
 		log_error("audit", NULL,
 			  "record of %s by %s not written to state database %s (%" PRIu64
 			  " more failures since the last report): %s",

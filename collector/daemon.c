@@ -21,6 +21,7 @@
 
 #include "alerter/alerter.h"
 #include "collector/audit.h"
+#include "collector/clock.h"
 #include "collector/config.h"
 #include "collector/discovery.h"
 #include "collector/evaluator.h"
@@ -123,14 +124,6 @@ static void forget_window(void *arg, struct series *s)
 	window_forget(arg, s);
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Every sample a probe or rule commits to its window goes to remote write as well. */
 static void forward_sample(void *arg, const struct series *s, int64_t time_ms, double value)
 {
@@ -157,7 +150,7 @@ static void refresh_metrics(void *arg)
 
 	selfmon_refresh(d->mon);
 	alerter_refresh_metrics(d->al);
-	remote_write_refresh_metrics(d->rw, d->reg, wall_ms());
+	remote_write_refresh_metrics(d->rw, d->reg, clock_wall_ms());
 }
 
 static void log_errors(const char *what, const char *errors)
@@ -330,7 +323,7 @@ static int reload_config(struct daemon *d, char **errors_out)
 		alerter_apply(d->al, next->alerting);
 		config_free(old);
 	}
-	evaluator_apply(d->ev, rules, wall_ms());
+	evaluator_apply(d->ev, rules, clock_wall_ms());
 	selfmon_config_loaded(d->mon, true, next->hash);
 	log_notice("daemon", NULL, "reload done: %zu probes, %zu rules",
 		   scheduler_probe_count(d->sched), rules_count(rules));
@@ -508,7 +501,7 @@ static int daemon_start(struct daemon *d)
 	evaluator_set_restore_grace(d->ev, longest_probe_turn(d->cfg));
 	if (d->al != NULL)
 		evaluator_on_transition(d->ev, alerter_on_transition, d->al);
-	evaluator_apply(d->ev, d->next_rules, wall_ms());
+	evaluator_apply(d->ev, d->next_rules, clock_wall_ms());
 	d->next_rules = NULL;
 	d->http = http_server_new(d->base, d->cfg->listen_host, d->cfg->listen_port, d->reg,
 				  refresh_metrics, d);

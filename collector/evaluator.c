@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "collector/clock.h"
 #include "collector/evaluator_impl.h"
 #include "collector/hash.h"
 #include "collector/log.h"
@@ -54,10 +55,7 @@ static const struct metric_desc desc_last = {"tocsin_rule_group_last_evaluation_
 
 int64_t ev_wall_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_wall_ms();
 }
 
 static int64_t mono_ns(void)

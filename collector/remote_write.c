@@ -14,6 +14,7 @@
 
 #include "alerter/backoff.h"
 #include "alerter/receiver.h"
+#include "collector/clock.h"
 #include "collector/log.h"
 #include "collector/remote_write_config.h"
 #include "collector/remote_write_encode.h"
@@ -95,22 +96,6 @@ static const struct metric_desc d_dropped = {
 static const struct metric_desc d_requests = {
     "tocsin_remote_write_requests_total",
     "Requests by response status code (\"error\": no response).", METRIC_COUNTER};
-
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void schedule(struct endpoint *ep, uint64_t delay_ms)
 {
@@ -253,7 +238,7 @@ static void log_failure(struct endpoint *ep, const char *what, const char *detai
 {
 	uint64_t suppressed = 0;
 
-	if (!throttle_fail(&ep->log_throttle, monotonic_ms(), &suppressed))
+	if (!throttle_fail(&ep->log_throttle, clock_monotonic_ms(), &suppressed))
 		return;
 	if (suppressed > 0)
 		log_warn("remote_write", ep->ids, "%s: %s (%llu similar failures suppressed)", what,
@@ -284,7 +269,7 @@ static int64_t retry_after_ms(CURL *easy)
 
 	if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
 		return -1;
-	return receiver_parse_retry_after(h->value, wall_ms());
+	return receiver_parse_retry_after(h->value, clock_wall_ms());
 }
 
 static void request_done(CURL *easy, CURLcode result, void *arg)

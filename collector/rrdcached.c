@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "collector/clock.h"
 #include "collector/xalloc.h"
 
 /* Time without progress after which a read or write is abandoned. */
@@ -166,22 +167,14 @@ void rrdcached_disconnect(struct rrdcached *c)
 	c->rend = 0;
 }
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits until fd is ready for `events`. Returns 0, or -1 with errno (ETIMEDOUT). */
 static int wait_fd(int fd, short events, int timeout_ms)
 {
 	struct pollfd p = {.fd = fd, .events = events};
-	int64_t deadline = monotonic_ms() + timeout_ms;
+	int64_t deadline = (int64_t)clock_monotonic_ms() + timeout_ms;
 
 	for (;;) {
-		int left = (int)(deadline - monotonic_ms());
+		int left = (int)(deadline - (int64_t)clock_monotonic_ms());
 		int rc;
 		if (left < 0) {
 			left = 0;

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "collector/clock.h"
 #include "collector/log.h"
 
 static int notify_fd = -1;
@@ -140,13 +141,10 @@ void sdnotify_status(const char *fmt, ...)
 void sdnotify_reloading(void)
 {
 	char buf[64];
-	struct timespec ts;
 
 	if (notify_fd < 0)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	snprintf(buf, sizeof buf, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
-		 (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
+	snprintf(buf, sizeof buf, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, clock_monotonic_us());
 	sdnotify_send(buf);
 }
 

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "collector/clock.h"
 #include "collector/log.h"
 #include "collector/throttle.h"
 #include "collector/utf8.h"
@@ -158,14 +159,6 @@ struct statedb {
 	struct throttle corrupt_log;     /* rows that do not parse */
 };
 
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int64_t statedb_fingerprint_to_sql(uint64_t fingerprint)
 {
 	int64_t v;
@@ -236,7 +229,7 @@ static int statement_failed(struct statedb *db, enum statedb_stmt s, int rc)
 	uint64_t suppressed = 0;
 	char ids[PATH_MAX + 16];
 
-	if (throttle_fail(&db->log[s], monotonic_ms(), &suppressed)) {
+	if (throttle_fail(&db->log[s], clock_monotonic_ms(), &suppressed)) {
 		log_error("statedb", log_ids(ids, sizeof ids, "file", db->path, NULL),
 			  "%s failed (%" PRIu64 " more such failures since the last report): "
 			  "%s; %s. The change is kept in memory only",
@@ -271,7 +264,7 @@ static void log_corrupt_row(struct statedb *db, const char *table, const char *f
 	char problem[512];
 	va_list ap;
 
-	if (!throttle_fail(&db->corrupt_log, monotonic_ms(), &suppressed))
+	if (!throttle_fail(&db->corrupt_log, clock_monotonic_ms(), &suppressed))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(problem, sizeof problem, fmt, ap);

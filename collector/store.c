@@ -25,6 +25,7 @@
 
 #include <rrd.h>
 
+#include "collector/clock.h"
 #include "collector/hash.h"
 #include "collector/log.h"
 #include "collector/rrdcached.h"
@@ -163,14 +164,6 @@ struct store {
 
 	struct store_writer writer;
 };
-
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 const char *store_drop_reason_name(enum store_drop_reason reason)
 {
@@ -398,7 +391,7 @@ void store_submit(struct store *st, struct store_file *f, int64_t unix_s, double
 	st->stats.submitted++;
 	if (st->pending.count + st->in_flight >= st->queue_max) {
 		st->stats.dropped[STORE_DROP_QUEUE_FULL]++;
-		log_drop = throttle_fail(&st->queue_full_log, monotonic_ms(), &suppressed);
+		log_drop = throttle_fail(&st->queue_full_log, clock_monotonic_ms(), &suppressed);
 	} else {
 		throttle_ok(&st->queue_full_log, NULL);
 		queue_push(&st->pending, f, unix_s, value);
@@ -480,7 +473,7 @@ static void log_not_newer(struct store *st, const struct store_file *f, int64_t 
 	char ids[PATH_MAX + 16];
 
 	w->drain_not_newer = true;
-	if (!throttle_fail(&w->not_newer_log, monotonic_ms(), &suppressed)) {
+	if (!throttle_fail(&w->not_newer_log, clock_monotonic_ms(), &suppressed)) {
 		return;
 	}
 	log_warn("store", log_ids(ids, sizeof ids, "file", f->path, NULL),
@@ -498,7 +491,7 @@ static void log_update_error(struct store *st, const struct store_file *f, uint6
 
 	w->drain_update_error = true;
 	w->errors[STORE_ERROR_UPDATE]++;
-	if (!throttle_fail(&w->update_error_log, monotonic_ms(), &suppressed)) {
+	if (!throttle_fail(&w->update_error_log, clock_monotonic_ms(), &suppressed)) {
 		return;
 	}
 	log_error("store", log_ids(ids, sizeof ids, "file", f->path, NULL),
@@ -514,7 +507,7 @@ static void log_open_error(struct store *st, const struct store_file *f, const c
 	char ids[PATH_MAX + 16];
 
 	st->writer.errors[STORE_ERROR_CREATE]++;
-	if (!throttle_fail(&st->writer.open_error_log, monotonic_ms(), &suppressed)) {
+	if (!throttle_fail(&st->writer.open_error_log, clock_monotonic_ms(), &suppressed)) {
 		return;
 	}
 	log_error("store", log_ids(ids, sizeof ids, "file", f->path, NULL),
@@ -780,7 +773,7 @@ static void write_group_direct(struct store *st, struct store_group *g)
 static bool wait_reconnect(struct store *st)
 {
 	struct store_writer *w = &st->writer;
-	uint64_t now = monotonic_ms();
+	uint64_t now = clock_monotonic_ms();
 	uint64_t suppressed = 0;
 	struct timespec until;
 	bool give_up;

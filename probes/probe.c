@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "collector/clock.h"
 #include "collector/utf8.h"
 #include "collector/xalloc.h"
 
@@ -68,26 +69,17 @@ const struct probe_status_info *probe_status_info(enum probe_status status)
 
 uint64_t probe_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return clock_monotonic_ms();
 }
 
 uint64_t probe_now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return clock_monotonic_us();
 }
 
 int64_t probe_wall_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_wall_ms();
 }
 
 struct probe_run *probe_run_new(struct event_base *base, const char *probe_name,

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "collector/cfg.h"
+#include "collector/clock.h"
 #include "collector/log.h"
 #include "collector/xalloc.h"
 
@@ -97,10 +98,7 @@ static void strays_reap(void);
 
 uint64_t spawn_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return clock_monotonic_ms();
 }
 
 static void pipe_close(struct spawn_pipe *p)

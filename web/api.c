@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "collector/audit.h"
+#include "collector/clock.h"
 #include "collector/config.h"
 #include "collector/log.h"
 #include "collector/units.h"
@@ -633,14 +634,6 @@ static void dispatch(struct api_request *r, const struct evhttp_uri *uri)
 	route->handle(r, tail);
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void handle_request(struct evhttp_request *req, void *arg)
 {
 	struct api *api = arg;
@@ -652,7 +645,7 @@ static void handle_request(struct evhttp_request *req, void *arg)
 
 	TAILQ_INIT(&r.params);
 	r.method = evhttp_request_get_command(req);
-	r.now_ms = wall_ms();
+	r.now_ms = clock_wall_ms();
 	/* http.c already rejected paths that decode to an embedded NUL. */
 	path = evhttp_uridecode(raw != NULL ? raw : "", 0, &length);
 	if (path == NULL || strncmp(path, API_PREFIX, strlen(API_PREFIX)) != 0) {
@@ -759,7 +752,7 @@ struct api *api_new(const struct api_sources *src)
 	struct api *api = xcalloc(1, sizeof(*api));
 
 	api->src = *src;
-	api->start_ms = wall_ms();
+	api->start_ms = clock_wall_ms();
 	return api;
 }
 

@@ -41,6 +41,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
+#include "collector/clock.h"
 #include "collector/evaluator.h"
 #include "collector/expr.h"
 /* For the tree of a parsed selector: expr.h exports no accessor for a selector's matchers,
@@ -175,14 +176,6 @@ struct graph {
 	size_t cache_count;
 	size_t cache_bytes;
 };
-
-static double monotonic_seconds(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
 
 static const char *format_content_type(enum graph_format format)
 {
@@ -769,7 +762,7 @@ static void cache_expire(struct graph *g, double now)
 
 static const struct graph_cache_entry *cache_find(struct graph *g, const char *key)
 {
-	cache_expire(g, monotonic_seconds());
+	cache_expire(g, clock_monotonic_seconds());
 	for (size_t i = 0; i < g->cache_count; i++) {
 		if (strcmp(g->cache[i].key, key) == 0)
 			return &g->cache[i];
@@ -780,7 +773,7 @@ static const struct graph_cache_entry *cache_find(struct graph *g, const char *k
 /* Stores a copy of the job's image, evicting the entries that expire first. */
 static void cache_store(struct graph *g, const struct graph_job *job)
 {
-	double now = monotonic_seconds();
+	double now = clock_monotonic_seconds();
 	struct graph_cache_entry *e;
 
 	if (job->image_size > GRAPH_CACHE_BYTES / 4)
@@ -1115,7 +1108,7 @@ static bool reply_from_cache(struct graph *g, struct evhttp_request *req, const 
 
 	if (hit == NULL)
 		return false;
-	max_age = (int)ceil(hit->expires - monotonic_seconds());
+	max_age = (int)ceil(hit->expires - clock_monotonic_seconds());
 	reply_image(req, hit->format, hit->image, hit->image_size, max_age > 0 ? max_age : 1, true);
 	return true;
 }

@@ -33,6 +33,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "collector/clock.h"
 #include "collector/config.h"
 #include "collector/log.h"
 #include "collector/throttle.h"
@@ -182,14 +183,6 @@ static bool accept_read_method(struct evhttp_request *req)
 	return false;
 }
 
-static double monotonic_seconds(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
-
 /* A HEAD request gets the headers only: nothing is refreshed or rendered. */
 static void handle_metrics(struct evhttp_request *req, void *arg)
 {
@@ -208,12 +201,12 @@ static void handle_metrics(struct evhttp_request *req, void *arg)
 
 	/* Counted before the refresh, so that the daemon's own counter includes this scrape. */
 	srv->stats.scrapes++;
-	start = monotonic_seconds();
+	start = clock_monotonic_seconds();
 	if (srv->refresh != NULL)
 		srv->refresh(srv->refresh_arg);
 	if (srv->reg != NULL)
 		exposition_write_registry(body, srv->reg);
-	srv->stats.last_scrape_seconds = monotonic_seconds() - start;
+	srv->stats.last_scrape_seconds = clock_monotonic_seconds() - start;
 	http_send_reply(req, HTTP_OK, "OK");
 }
 
@@ -335,7 +328,7 @@ static void log_reject(struct http_server *srv, enum http_reject_reason reason, 
 	uint64_t suppressed = 0;
 
 	srv->stats.rejected[reason]++;
-	if (!throttle_fail(&srv->reject_log[reason], (uint64_t)(monotonic_seconds() * 1000.0),
+	if (!throttle_fail(&srv->reject_log[reason], (uint64_t)(clock_monotonic_seconds() * 1000.0),
 			   &suppressed))
 		return;
 	if (status != 0)
