@@ -708,22 +708,35 @@ static bool has_icmp_probes(const struct config *cfg)
  */
 static int drop_privileges(struct daemon *d, const struct privdrop_user *user)
 {
-	const char *dirs[] = {d->cfg->data_dir, d->cfg->state_dir};
+	const struct remote_write_config *rw = d->cfg->remote_write;
+	size_t endpoints = rw != NULL ? rw->endpoint_count : 0;
+	const char **dirs = xcalloc(2 + endpoints, sizeof(*dirs));
+	size_t count = 0;
 	bool keep_net_raw = has_icmp_probes(d->cfg) && privdrop_has_net_raw();
 	char *error = NULL;
 
-	if (user->name == NULL)
+	if (user->name == NULL) {
+		free(dirs);
 		return 0;
-	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+	}
+	dirs[count++] = d->cfg->data_dir;
+	dirs[count++] = d->cfg->state_dir;
+	/* Remote-write queues outside the data directory were created by root as well. */
+	for (size_t i = 0; i < endpoints; i++)
+		if (rw->endpoints[i].queue_dir != NULL)
+			dirs[count++] = rw->endpoints[i].queue_dir;
+	for (size_t i = 0; i < count; i++) {
 		if (privdrop_chown_tree(dirs[i], user, &error) < 0) {
 			log_error("daemon", NULL,
 				  "cannot give %s to user %s: %s; fix its owner (chown -R %s %s) "
 				  "or configure another directory",
 				  dirs[i], user->name, error, user->name, dirs[i]);
 			free(error);
+			free(dirs);
 			return -1;
 		}
 	}
+	free(dirs);
 	if (privdrop_switch(user, keep_net_raw, &error) < 0) {
 		log_error("daemon", NULL,
 			  "cannot switch to user %s: %s; tocsind must start as root "

@@ -338,6 +338,32 @@ def test_user_switch_drops_all_capabilities_without_icmp(shared_tmp, services):
     assert s.stop() == 0
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_user_switch_hands_over_remote_write_queue(shared_tmp, services):
+    """A remote-write queue outside the data directory is created by root at start and
+    must belong to the user afterwards, or its next segment file cannot be created."""
+    nobody = pwd.getpwnam("nobody")
+    root = write_proc_tree(os.path.join(shared_tmp, "root"))
+    queue = os.path.join(shared_tmp, "queue")
+    # Nothing listens on the receiver's port, so the queue only grows; at 64 KiB a
+    # segment is closed every 16 KiB.
+    extra = (f"remote_write:\n  - url: http://127.0.0.1:{free_port()}/api/v1/write\n"
+             f"    queue_dir: {queue}\n    queue_max_size: 64KiB\n    flush_interval: 1s")
+    s = Service(shared_tmp, host_config(root, extra=extra), args=["--user", "nobody"]).start()
+    services.append(s)
+    s.wait_ready()
+
+    def segments():
+        return [f for f in os.listdir(queue) if f.endswith(".seg")]
+
+    wait_for(lambda: len(segments()) >= 2, timeout=30, what="a second queue segment")
+    assert os.stat(queue).st_uid == nobody.pw_uid
+    for name in os.listdir(queue):
+        assert os.lstat(os.path.join(queue, name)).st_uid == nobody.pw_uid, name
+    assert "cannot create queue segment" not in s.log_text()
+    assert s.stop() == 0
+
+
 def test_user_errors(tmp_path, shared_tmp):
     root = write_proc_tree(str(tmp_path / "root"))
     s = Service(str(tmp_path), host_config(root), args=["--user", "no-such-user-tocsin"])
