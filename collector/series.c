@@ -47,6 +47,7 @@ static void series_free(struct series *s)
 
 static void family_free(struct series_family *fam)
 {
+	series_family_index_drop(fam);
 	free(fam->name);
 	free(fam->help);
 	free(fam->series);
@@ -321,6 +322,7 @@ struct series *series_intern(struct series_registry *reg, const struct metric_de
 	fam->series =
 	    xreallocarray_grow(fam->series, &fam->capacity, fam->count + 1, sizeof(*fam->series));
 	fam->series[fam->count++] = s;
+	series_family_index_drop(fam);
 
 	if (reg->count > reg->bucket_count)
 		registry_grow(reg);
@@ -370,6 +372,7 @@ void series_remove(struct series_registry *reg, struct series *s)
 			break;
 		}
 	}
+	series_family_index_drop(fam);
 	series_free(s);
 
 	if (fam->count == 0) {

@@ -53,6 +53,8 @@ struct series {
 	struct series *hash_next; /* registry use */
 };
 
+struct series_label_index;
+
 struct series_family {
 	char *name;
 	char *help;
@@ -61,6 +63,8 @@ struct series_family {
 	size_t count;
 	size_t capacity;
 	bool type_conflict_logged;
+	/* Label indexes for series_family_with_label(), NULL until the first lookup. */
+	struct series_label_index *index;
 };
 
 struct series_registry;
@@ -76,6 +80,16 @@ void series_registry_free(struct series_registry *reg);
  */
 struct series *series_intern(struct series_registry *reg, const struct metric_desc *desc,
 			     const struct label *labels, size_t label_count);
+
+/*
+ * Finds the family's series whose label `name` is `value` (not empty), in creation
+ * order, through an index built on the first lookup of `name`. *out stays valid until the
+ * family gains or loses a series. Returns the count.
+ */
+size_t series_family_with_label(struct series_family *fam, const char *name, const char *value,
+				struct series *const **out);
+/* Drops the family's label indexes; the registry calls it when the family changes. */
+void series_family_index_drop(struct series_family *fam);
 
 /* Sets value and time and clears the stale mark. */
 void series_set(struct series *s, double value, int64_t time_ms);

@@ -251,18 +251,31 @@ static bool name_passes(const struct expr_matcher *m, size_t count, const char *
 	return true;
 }
 
-static void select_family(struct window_store *ws, const struct series_family *fam,
+static void select_family(struct window_store *ws, struct series_family *fam,
 			  const struct expr_matcher *m, size_t count, expr_series_fn fn, void *arg)
 {
 	/* The label matchers, without "__name__" (the family's name passed already). */
 	const struct expr_matcher **label_m = xcalloc(count + 1, sizeof(*label_m));
 	size_t label_count = 0;
+	struct series *const *candidates = fam->series;
+	size_t candidate_count = fam->count;
 
 	for (size_t k = 0; k < count; k++)
 		if (strcmp(m[k].name, "__name__") != 0)
 			label_m[label_count++] = &m[k];
-	for (size_t i = 0; i < fam->count; i++) {
-		const struct series *s = fam->series[i];
+
+	/* An equality matcher on a value narrows the scan to the series of its index entry;
+	 * the first such matcher is used, and every matcher is still checked below. */
+	for (size_t k = 0; k < label_count; k++) {
+		if (label_m[k]->op == EXPR_MATCH_EQUAL && label_m[k]->value[0] != '\0') {
+			candidate_count = series_family_with_label(fam, label_m[k]->name,
+								   label_m[k]->value, &candidates);
+			break;
+		}
+	}
+
+	for (size_t i = 0; i < candidate_count; i++) {
+		const struct series *s = candidates[i];
 		const struct window *w;
 		bool pass = true;
 		struct expr_series es;

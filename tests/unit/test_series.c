@@ -154,6 +154,48 @@ static void remove_drops_empty_family(void **state)
 	series_registry_free(reg);
 }
 
+static void label_index_follows_family_changes(void **state)
+{
+	struct series_registry *reg = series_registry_new();
+	struct series *made[40];
+	struct series *const *found;
+	struct series *extra;
+	struct series_family *fam;
+	size_t n;
+
+	(void)state;
+	/* 40 series over four jobs; job j3 carries an empty value instead. */
+	for (int i = 0; i < 40; i++) {
+		char job[16];
+		char instance[16];
+		struct label l[] = {{"job", job}, {"instance", instance}};
+
+		snprintf(job, sizeof(job), i % 4 == 3 ? "" : "j%d", i % 4);
+		snprintf(instance, sizeof(instance), "i%d", i);
+		made[i] = series_intern(reg, &load1, l, 2);
+	}
+	fam = made[0]->family;
+
+	n = series_family_with_label(fam, "job", "j1", &found);
+	assert_int_equal(n, 10);
+	for (size_t k = 0; k < n; k++)
+		assert_ptr_equal(found[k], made[1 + 4 * k]);
+	assert_int_equal(series_family_with_label(fam, "job", "", &found), 0);
+	assert_int_equal(series_family_with_label(fam, "job", "j9", &found), 0);
+	assert_int_equal(series_family_with_label(fam, "nolabel", "x", &found), 0);
+	assert_int_equal(series_family_with_label(fam, "instance", "i7", &found), 1);
+	assert_ptr_equal(found[0], made[7]);
+
+	/* A new series and a removed one are seen by the next lookup. */
+	extra = series_intern(reg, &load1, (struct label[]){{"job", "j1"}}, 1);
+	series_remove(reg, made[1]);
+	n = series_family_with_label(fam, "job", "j1", &found);
+	assert_int_equal(n, 10);
+	assert_ptr_equal(found[0], made[5]);
+	assert_ptr_equal(found[9], extra);
+	series_registry_free(reg);
+}
+
 static void many_series_survive_growth(void **state)
 {
 	struct series_registry *reg = series_registry_new();
@@ -188,6 +230,7 @@ int main(void)
 	    cmocka_unit_test(invalid_utf8_values_repaired),
 	    cmocka_unit_test(type_conflict_rejected),
 	    cmocka_unit_test(remove_drops_empty_family),
+	    cmocka_unit_test(label_index_follows_family_changes),
 	    cmocka_unit_test(many_series_survive_growth),
 	};
 
