@@ -321,7 +321,7 @@ static void log_vwrite(enum log_level level, const char *module, const char *ids
 	log_append(line, sizeof(line), &len, " msg=");
 	log_append_value(line, sizeof(line) - 1, &len, msg, true);
 
-	switch (log_target) {
+	switch ((enum log_target)atomic_load(&log_target)) {
 	case LOG_TARGET_SYSLOG:
 		syslog(log_priorities[level], "%s", line + body);
 		break;
