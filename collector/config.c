@@ -601,8 +601,58 @@ static void config_read_labels(struct cfg_map *probe, struct config_probe *p)
 	cfg_map_finish(&labels);
 }
 
-static void config_read_name(struct cfg_map *m, struct config *c, struct config_probe *p)
+/*
+ * Open-addressing set of the probe names read so far, so that a config with many probes is
+ * checked for duplicate names in linear time. A slot contains the index of a probe in
+ * config.probes plus one, and 0 marks an empty slot.
+ */
+struct config_name_index {
+	size_t *slots;
+	size_t mask;
+};
+
+/* Sizes the set for count names at a load factor of at most one half. */
+static void config_name_index_init(struct config_name_index *index, size_t count)
 {
+	size_t size = 16;
+
+	while (size < 2 * count)
+		size *= 2;
+	index->slots = xcalloc(size, sizeof(*index->slots));
+	index->mask = size - 1;
+}
+
+static void config_name_index_free(struct config_name_index *index)
+{
+	free(index->slots);
+}
+
+/*
+ * Returns the probe named name, or records c->probes[position] under name and returns NULL.
+ */
+static const struct config_probe *config_name_index_add(struct config_name_index *index,
+							const struct config *c, const char *name,
+							size_t position)
+{
+	size_t slot = (size_t)hash_string(HASH_FNV_OFFSET, name) & index->mask;
+
+	while (index->slots[slot] != 0) {
+		const struct config_probe *other = &c->probes[index->slots[slot] - 1];
+
+		if (strcmp(other->name, name) == 0)
+			return other;
+		slot = (slot + 1) & index->mask;
+	}
+	index->slots[slot] = position + 1;
+	return NULL;
+}
+
+/* Reads the name of the probe at c->probes[c->probe_count]. names is NULL for a probe made
+ * from a template for one target, which is not checked against the others here. */
+static void config_read_name(struct cfg_map *m, const struct config *c, struct config_probe *p,
+			     struct config_name_index *names)
+{
+	const struct config_probe *other;
 	char quoted[CFG_QUOTE_SIZE];
 
 	if (!cfg_has(m, "name")) {
@@ -619,15 +669,12 @@ static void config_read_name(struct cfg_map *m, struct config *c, struct config_
 		    cfg_quote(p->name, quoted, sizeof quoted), CONFIG_PROBE_NAME_MAX);
 		return;
 	}
-	for (size_t i = 0; i < c->probe_count; i++) {
-		const struct config_probe *other = &c->probes[i];
-
-		if (other->name != NULL && strcmp(other->name, p->name) == 0) {
-			cfg_error(m, "name", "duplicate probe name %s (first defined at %s)",
-				  cfg_quote(p->name, quoted, sizeof quoted), other->location);
-			return;
-		}
-	}
+	if (names == NULL)
+		return;
+	other = config_name_index_add(names, c, p->name, c->probe_count);
+	if (other != NULL)
+		cfg_error(m, "name", "duplicate probe name %s (first defined at %s)",
+			  cfg_quote(p->name, quoted, sizeof quoted), other->location);
 }
 
 static void config_read_type(struct cfg_map *m, struct config_probe *p)
@@ -866,12 +913,12 @@ static int config_read_discovery(struct cfg_map *m, const struct config *c, stru
  */
 static void config_read_probe_fields(struct cfg_map *m, struct config *c,
 				     const struct config_defaults *d, struct config_probe *p,
-				     bool instance)
+				     struct config_name_index *names, bool instance)
 {
 	char where[CFG_PATH_MAX + 64];
 
 	p->location = xstrdup(cfg_location(m, NULL, where, sizeof where));
-	config_read_name(m, c, p);
+	config_read_name(m, c, p, names);
 	config_read_type(m, p);
 	config_read_timing(m, d, p);
 	config_read_labels(m, p);
@@ -901,7 +948,7 @@ static void config_read_probe_fields(struct cfg_map *m, struct config *c,
 }
 
 static void config_read_probe(struct cfg_seq *seq, size_t index, struct config *c,
-			      const struct config_defaults *d)
+			      const struct config_defaults *d, struct config_name_index *names)
 {
 	struct config_probe *p;
 	struct cfg_map m;
@@ -910,11 +957,10 @@ static void config_read_probe(struct cfg_seq *seq, size_t index, struct config *
 		cfg_map_discard(&m);
 		return;
 	}
-	c->probes = xrealloc(c->probes, (c->probe_count + 1) * sizeof *c->probes);
 	p = &c->probes[c->probe_count];
 	memset(p, 0, sizeof *p);
 	/* The name is checked against the probes before this one, so count it only after. */
-	config_read_probe_fields(&m, c, d, p, false);
+	config_read_probe_fields(&m, c, d, p, names, false);
 	c->probe_count++;
 }
 
@@ -984,7 +1030,7 @@ int config_instantiate_probe(const struct config *cfg, const struct config_probe
 	scratch.probe_count = 0;
 	if (cfg_root(parsed, &root) == 0) {
 		snprintf(root.path, sizeof(root.path), "%s[target %s]", tmpl->name, target);
-		config_read_probe_fields(&root, &scratch, &d, out, true);
+		config_read_probe_fields(&root, &scratch, &d, out, NULL, true);
 	} else {
 		cfg_map_discard(&root);
 	}
@@ -1021,11 +1067,17 @@ static void config_read_probes(struct cfg_map *root, struct config *c,
 			       const struct config_defaults *d)
 {
 	struct cfg_seq seq;
+	struct config_name_index names;
 
 	if (cfg_get_seq(root, "probes", &seq) != 1)
 		return;
+	/* Allocated once: growing the array by one probe at a time copies it for every probe
+	 * where realloc() cannot extend it in place, as under AddressSanitizer. */
+	c->probes = xcalloc(cfg_seq_count(&seq) + 1, sizeof(*c->probes));
+	config_name_index_init(&names, cfg_seq_count(&seq));
 	for (size_t i = 0; i < cfg_seq_count(&seq); i++)
-		config_read_probe(&seq, i, c, d);
+		config_read_probe(&seq, i, c, d, &names);
+	config_name_index_free(&names);
 }
 
 /* Decodes 64 hex digits into out; false when text is anything else. */

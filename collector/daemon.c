@@ -98,15 +98,23 @@ struct config *daemon_load_config(const struct daemon_options *opts, char **erro
 		return NULL;
 	}
 
-	/* A template's options are checked against the targets its files list now. */
+	/* A template's options are checked against the targets its files list now. Every
+	 * template is checked, so that one run reports all their errors. */
 	for (size_t i = 0; i < cfg->probe_count; i++) {
 		if (cfg->probes[i].discovery == NULL)
 			continue;
 		if (discovery_check_template(cfg, &cfg->probes[i], &err) < 0) {
-			*errors = err;
-			config_free(cfg);
-			return NULL;
+			char *joined = *errors == NULL ? err : xasprintf("%s\n%s", *errors, err);
+
+			if (joined != err)
+				free(err);
+			free(*errors);
+			*errors = joined;
 		}
+	}
+	if (*errors != NULL) {
+		config_free(cfg);
+		return NULL;
 	}
 	return cfg;
 }

@@ -3,8 +3,10 @@
  */
 #include "collector/discovery.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <glob.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +122,23 @@ static void read_file(const char *path, struct discovery_target **out, size_t *c
 	cfg_free(parsed);
 }
 
+/* The directory glob() could not read, and why. glob() reports it through a callback that
+ * takes no user pointer, so the callback leaves it here for the message that follows. */
+static _Thread_local char glob_failed_path[512];
+static _Thread_local int glob_failed_errno;
+
+/* A missing directory only means that no file matches yet, as for a pattern that matches
+ * nothing. Any other error (such as EACCES) stops glob() with GLOB_ABORTED, so that it is
+ * reported. GLOB_ERR is not set, because it would stop glob() on every error. */
+static int glob_error(const char *path, int error)
+{
+	if (error == ENOENT || error == ENOTDIR)
+		return 0;
+	snprintf(glob_failed_path, sizeof(glob_failed_path), "%s", path);
+	glob_failed_errno = error;
+	return 1;
+}
+
 int discovery_read_targets(const struct config_discovery *dc, struct discovery_target **out,
 			   size_t *count, char **errors)
 {
@@ -130,15 +149,32 @@ int discovery_read_targets(const struct config_discovery *dc, struct discovery_t
 	*errors = NULL;
 	for (size_t i = 0; i < dc->file_count; i++) {
 		glob_t g;
-		int rc = glob(dc->files[i], GLOB_ERR, NULL, &g);
+		int rc;
 
-		if (rc == GLOB_NOMATCH)
+		glob_failed_path[0] = '\0';
+		glob_failed_errno = 0;
+		rc = glob(dc->files[i], 0, glob_error, &g);
+		if (rc == GLOB_NOMATCH) {
+			globfree(&g);
 			continue;
+		}
 		if (rc != 0) {
-			char *e = xasprintf("%s: cannot list the target files", dc->files[i]);
+			char *e;
 
+			if (glob_failed_errno != 0)
+				e = xasprintf(
+				    "%s:%zu: file_sd.files: cannot list %s for the pattern "
+				    "\"%s\": %s; give tocsind read access to it, or fix "
+				    "the pattern",
+				    dc->source, dc->template_line + 1, glob_failed_path,
+				    dc->files[i], strerror(glob_failed_errno));
+			else
+				e = xasprintf("%s:%zu: file_sd.files: cannot list the files of the "
+					      "pattern \"%s\": out of memory",
+					      dc->source, dc->template_line + 1, dc->files[i]);
 			append_error(errors, e);
 			free(e);
+			globfree(&g);
 			continue;
 		}
 		for (size_t j = 0; j < g.gl_pathc; j++)

@@ -50,7 +50,9 @@ bool expr_matcher_matches(const struct expr_matcher *m, const char *value);
 /*
  * Compiles `re` in the selectors' regex dialect (a POSIX extended regex anchored at both
  * ends, plus a leading (?i), (?:...) and \d/\D) into *regex, for expr_matcher.regex.
- * Returns 0, or -1 with regerror()'s reason in why. Free the result with expr_regex_free.
+ * Returns 0, or -1 with the reason in why: regerror()'s, or a repetition operator after
+ * another one, or groups nested deeper than 1000 levels. Free the result with
+ * expr_regex_free.
  */
 int expr_regex_compile(const char *re, void **regex, char *why, size_t size);
 void expr_regex_free(void *regex);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "collector/cfg.h"
+#include "collector/posix_regex.h"
 #include "collector/xalloc.h"
 
 /* Binding strength of binary operators, weakest first, as in PromQL. */
@@ -26,11 +27,20 @@ enum {
 	PREC_POW = 6,
 };
 
+/*
+ * Deepest tree the parser builds. The parser, the evaluator, the formatter and
+ * expr_node_free() recurse once per level, so without a bound a query of 20,000 unary
+ * minus signs or parentheses overflows the stack and kills the daemon. A chain of
+ * several hundred operators (a + b + ...) still fits.
+ */
+#define EXPR_MAX_DEPTH 1000
+
 struct parser {
 	struct expr_lexer lx;
 	struct expr_token tok; /* the lookahead */
 	const struct expr_location *loc;
 	char *error;
+	unsigned depth; /* of the node being parsed in the tree, at most EXPR_MAX_DEPTH */
 };
 
 static const char *const op_names[] = {
@@ -141,6 +151,14 @@ static void fail_unexpected(struct parser *p, const char *expected)
 
 	expr_token_describe(&p->lx, &p->tok, what, sizeof(what));
 	fail(p, p->tok.pos, expected, "unexpected %s", what);
+}
+
+static void fail_too_deep(struct parser *p, size_t pos)
+{
+	fail(p, pos,
+	     "fewer nested parentheses, signs and function calls, or an aggregation such as "
+	     "sum() in place of a long chain of operators",
+	     "expression nested deeper than %d levels", EXPR_MAX_DEPTH);
 }
 
 /* ---- tokens ---- */
@@ -258,17 +276,20 @@ static bool regex_is_repetition(const char *s)
  * regcomp() copies the repeated subtree for each operator, so a run of them takes
  * memory exponential in its length.
  * NOTE: repeated groups nested in each other ("((a+)+)+") grow the same way and are
- * still accepted. Only the length of the text bounds their depth.
+ * still accepted, up to POSIX_REGEX_MAX_GROUP_DEPTH levels.
  */
 static char *regex_to_posix(const char *re, int *flags, char *why, size_t size)
 {
 	size_t len = strlen(re);
-	char *out = xmalloc(len * 4 + 8);
+	char *out;
 	size_t n = 0;
 	bool in_bracket = false;
 	/* 0: no repetition just before; 1: one; 2: one followed by a lazy '?'. */
 	int repetitions = 0;
 
+	if (posix_regex_check_depth(re, why, size) < 0)
+		return NULL;
+	out = xmalloc(len * 4 + 8);
 	*flags = REG_EXTENDED | REG_NOSUB;
 	if (strncmp(re, "(?i)", 4) == 0) {
 		*flags |= REG_ICASE;
@@ -997,8 +1018,15 @@ static int check_binary(struct parser *p, struct expr_node *n, size_t op_pos)
 
 static struct expr_node *parse_expr(struct parser *p, int min_prec)
 {
-	struct expr_node *lhs = parse_unary(p);
+	const unsigned depth = p->depth;
+	struct expr_node *lhs;
 
+	if (++p->depth > EXPR_MAX_DEPTH) {
+		fail_too_deep(p, p->tok.pos);
+		p->depth = depth;
+		return NULL;
+	}
+	lhs = parse_unary(p);
 	while (lhs != NULL) {
 		enum expr_op op;
 		int prec = binary_operator(p, &op);
@@ -1007,22 +1035,31 @@ static struct expr_node *parse_expr(struct parser *p, int min_prec)
 
 		if (prec == 0 || prec < min_prec)
 			break;
+		/* A chain such as a + b + c is parsed in this loop, and each operator puts the
+		 * operands before it one level deeper in the tree. */
+		if (++p->depth > EXPR_MAX_DEPTH) {
+			fail_too_deep(p, op_pos);
+			expr_node_free(lhs);
+			lhs = NULL;
+			break;
+		}
 		n = node_new(EXPR_NODE_BINARY, lhs->pos);
 		n->op = op;
 		n->lhs = lhs;
 		lhs = NULL;
 		if (!advance(p) || parse_binary_modifiers(p, n) < 0) {
 			expr_node_free(n);
-			return NULL;
+			break;
 		}
 		/* "^" is right-associative; every other operator is left-associative. */
 		n->rhs = parse_expr(p, op == EXPR_OP_POW ? prec : prec + 1);
 		if (n->rhs == NULL || check_binary(p, n, op_pos) < 0) {
 			expr_node_free(n);
-			return NULL;
+			break;
 		}
 		lhs = n;
 	}
+	p->depth = depth;
 	return lhs;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "collector/cfg.h"
+#include "collector/posix_regex.h"
 #include "collector/xalloc.h"
 
 #define REGEX_ACCEPTED                                                                             \
@@ -376,8 +377,16 @@ struct template_regex *template_regex_compile(const char *pattern, struct templa
 	locale_t old;
 	int flags;
 	int rc;
-	char *posix = regex_convert(pattern, rx, &flags, pb);
+	char why[128];
+	char *posix;
 
+	if (posix_regex_check_depth(pattern, why, sizeof(why)) < 0) {
+		template_problem_set(pb, REGEX_ACCEPTED, "invalid regex %s (%s)",
+				     cfg_quote(pattern, quoted, sizeof(quoted)), why);
+		template_regex_free(rx);
+		return NULL;
+	}
+	posix = regex_convert(pattern, rx, &flags, pb);
 	if (posix == NULL) {
 		size_t len = strlen(pb->text);
 
@@ -392,8 +401,6 @@ struct template_regex *template_regex_compile(const char *pattern, struct templa
 	uselocale(old);
 	free(posix);
 	if (rc != 0) {
-		char why[128];
-
 		regerror(rc, &rx->re, why, sizeof(why));
 		template_problem_set(pb, REGEX_ACCEPTED, "invalid regex %s (%s)",
 				     cfg_quote(pattern, quoted, sizeof(quoted)), why);

@@ -30,6 +30,7 @@
 
 #include "collector/cfg.h"
 #include "collector/log.h"
+#include "collector/posix_regex.h"
 #include "collector/xalloc.h"
 #include "probes/cares_loop.h"
 #include "probes/dns.h"
@@ -296,10 +297,10 @@ static int compile_regexes(struct cfg_map *m, const char *key, regex_t **out, ch
 		return got;
 	*out = xcalloc(*count + 1, sizeof **out);
 	for (size_t i = 0; i < *count; i++) {
-		int err = regcomp(&(*out)[i], (*sources)[i], REG_EXTENDED | REG_NOSUB);
+		int err = posix_regex_compile(&(*out)[i], (*sources)[i], REG_EXTENDED | REG_NOSUB,
+					      message, sizeof message);
 
 		if (err != 0) {
-			regerror(err, &(*out)[i], message, sizeof message);
 			cfg_error(m, key,
 				  "invalid regular expression %s: %s (POSIX extended syntax "
 				  "expected)",

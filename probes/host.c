@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "collector/cfg.h"
+#include "collector/posix_regex.h"
 #include "collector/xalloc.h"
 #include "probes/probe.h"
 #include "collector/utf8.h"
@@ -246,17 +247,20 @@ static int pattern_parse(struct cfg_map *options, const char *key, const char *f
 		return 0;
 
 	/* Compile the expression alone first, so that "a)|(b" cannot pass once wrapped. */
-	err = regcomp(&pattern->regex, source, REG_EXTENDED | REG_NOSUB);
+	err = posix_regex_compile(&pattern->regex, source, REG_EXTENDED | REG_NOSUB, message,
+				  sizeof message);
 	if (err == 0) {
 		regfree(&pattern->regex);
 		anchored = xasprintf("^(%s)$", source);
-		err = regcomp(&pattern->regex, anchored, REG_EXTENDED | REG_NOSUB);
+		err = posix_regex_compile(&pattern->regex, anchored, REG_EXTENDED | REG_NOSUB,
+					  message, sizeof message);
 	}
 	if (err != 0) {
-		regerror(err, &pattern->regex, message, sizeof message);
+		char quoted[CFG_QUOTE_SIZE];
+
 		cfg_error(options, key,
-			  "invalid regular expression '%s': %s (POSIX extended syntax expected)",
-			  source, message);
+			  "invalid regular expression %s: %s (POSIX extended syntax expected)",
+			  cfg_quote(source, quoted, sizeof quoted), message);
 	}
 	pattern->compiled = err == 0;
 	free(anchored);

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "collector/cfg.h"
+#include "collector/posix_regex.h"
 #include "collector/secret.h"
 #include "collector/xalloc.h"
 
@@ -217,12 +218,11 @@ static void read_regexes(struct cfg_map *m, const char *key, struct http_regex *
 	*out = xcalloc(count ? count : 1, sizeof(**out));
 	for (size_t i = 0; i < count; i++) {
 		struct http_regex *r = &(*out)[*out_count];
-		int err = regcomp(&r->compiled, items[i], REG_EXTENDED | REG_NOSUB);
+		char msg[128];
+		int err = posix_regex_compile(&r->compiled, items[i], REG_EXTENDED | REG_NOSUB, msg,
+					      sizeof(msg));
 
 		if (err != 0) {
-			char msg[128];
-
-			regerror(err, &r->compiled, msg, sizeof(msg));
 			cfg_error(m, key, "regex %s is invalid: %s (POSIX extended syntax)",
 				  cfg_quote(items[i], q, sizeof(q)), msg);
 			*failed = true;

@@ -27,6 +27,7 @@
 
 #include "collector/cfg.h"
 #include "collector/log.h"
+#include "collector/posix_regex.h"
 #include "collector/xalloc.h"
 #include "probes/cares_loop.h"
 #include "probes/probe.h"
@@ -234,11 +235,11 @@ static int parse_step(struct cfg_seq *seq, size_t index, struct tcp_step *step)
 		rc = -1;
 	}
 	if ((got = cfg_get_string(&item, "expect", &text)) > 0) {
-		int err = regcomp(&step->regex, text, REG_EXTENDED | REG_NOSUB);
+		int err = posix_regex_compile(&step->regex, text, REG_EXTENDED | REG_NOSUB, message,
+					      sizeof message);
 
 		step->kind = TCP_STEP_EXPECT;
 		if (err != 0) {
-			regerror(err, &step->regex, message, sizeof message);
 			cfg_error(
 			    &item, "expect",
 			    "invalid regular expression %s: %s (POSIX extended syntax expected)",

@@ -225,6 +225,52 @@ static int body_time(struct api_request *r, json_t *body, const char *field, int
 	return 0;
 }
 
+static const char *json_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		break;
+	}
+	return "null";
+}
+
+/*
+ * Reads a text field of the body into *out, NULL when it is absent or null; -1 after
+ * replying 400 when it has another type, or when a required field is absent or blank. The
+ * reply names the field as the API spells it, with hint saying what to give.
+ */
+static int body_text(struct api_request *r, json_t *body, const char *field, bool required,
+		     const char *hint, const char **out)
+{
+	json_t *v = json_object_get(body, field);
+
+	*out = NULL;
+	if (v != NULL && !json_is_null(v) && !json_is_string(v)) {
+		api_reply_bad_param(r->req, field, "expected a string, found %s; %s",
+				    json_type_name(v), hint);
+		return -1;
+	}
+	if (v != NULL)
+		*out = json_string_value(v);
+	if (required && (*out == NULL || (*out)[strspn(*out, " \t\r\n")] == '\0')) {
+		api_reply_bad_param(r->req, field, "missing; %s", hint);
+		return -1;
+	}
+	return 0;
+}
+
 /* The audit detail of silence id after a change, or NULL ({}) when it is gone. */
 static char *silence_detail(struct silence_set *set, const char *id)
 {
@@ -266,10 +312,13 @@ static void create_silence(struct api_request *r, struct silence_set *set)
 		api_reply_bad_param(r->req, "endsAt", "missing; give an RFC 3339 time");
 		goto out;
 	}
+	if (body_text(r, body, "createdBy", true, "give who creates the silence",
+		      &spec.created_by) < 0)
+		goto out;
+	if (body_text(r, body, "comment", true, "give the silence's reason", &spec.comment) < 0)
+		goto out;
 	spec.matchers = matchers;
 	spec.matcher_count = count;
-	spec.created_by = json_string_value(json_object_get(body, "createdBy"));
-	spec.comment = json_string_value(json_object_get(body, "comment"));
 	if (api_audit_begin(r) < 0)
 		goto out;
 	if (silence_create(set, &spec, r->now_ms, id, &error) < 0) {
@@ -386,18 +435,17 @@ static void create_ack(struct api_request *r, struct ack_set *set)
 {
 	json_t *body = api_read_json_body(r);
 	const char *rule;
+	const char *created_by;
+	const char *comment;
 	uint64_t fingerprint;
 	int64_t expires_at_ms = 0;
 	char *error = NULL;
 
 	if (body == NULL)
 		return;
-	rule = json_string_value(json_object_get(body, "rule"));
-	if (rule == NULL || rule[0] == '\0') {
-		api_reply_bad_param(r->req, "rule",
-				    "missing; give the alert's rule as /api/v1/alerts shows it");
+	if (body_text(r, body, "rule", true, "give the alert's rule as /api/v1/alerts shows it",
+		      &rule) < 0)
 		goto out;
-	}
 	if (read_fingerprint(json_object_get(body, "fingerprint"), &fingerprint) < 0) {
 		api_reply_bad_param(r->req, "fingerprint",
 				    "missing or invalid; give the 16 hex digits /api/v1/alerts "
@@ -405,6 +453,11 @@ static void create_ack(struct api_request *r, struct ack_set *set)
 		goto out;
 	}
 	if (body_time(r, body, "expiresAt", &expires_at_ms) < 0)
+		goto out;
+	if (body_text(r, body, "createdBy", true, "give who acknowledges it", &created_by) < 0)
+		goto out;
+	if (body_text(r, body, "comment", false, "give a note for the other on-call engineers",
+		      &comment) < 0)
 		goto out;
 	if (expires_at_ms != 0 && expires_at_ms <= r->now_ms) {
 		api_reply_bad_param(r->req, "expiresAt",
@@ -422,10 +475,8 @@ static void create_ack(struct api_request *r, struct ack_set *set)
 	}
 	if (api_audit_begin(r) < 0)
 		goto out;
-	if (ack_create(set, rule, fingerprint,
-		       json_string_value(json_object_get(body, "createdBy")),
-		       json_string_value(json_object_get(body, "comment")), expires_at_ms,
-		       r->now_ms, &error) < 0) {
+	if (ack_create(set, rule, fingerprint, created_by, comment, expires_at_ms, r->now_ms,
+		       &error) < 0) {
 		api_audit_rollback(r);
 		api_reply_error(r->req, 400, "invalid acknowledgement", "%s", error);
 		free(error);

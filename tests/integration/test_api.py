@@ -217,6 +217,24 @@ def test_api_errors(daemon_factory, tmp_path):
     assert body["error"] == 'invalid parameter "query"'
     assert body["detail"]
 
+    # A form of 20,000 minus signs overflowed the parser's stack and killed the daemon.
+    form = urllib.parse.urlencode({"query": "-" * 20000 + "1"}).encode()
+    status, _, body = call(d, "POST", "/api/v1/query", raw=form,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 400, body
+    assert body["detail"].startswith("expression nested deeper than 1000 levels"), body
+    assert d.proc.poll() is None
+    assert get(d, "/api/v1/status")[0] == 200
+    # So did a silence whose regex nests 30,000 groups, in glibc's regcomp().
+    deep = "(" * 30000 + "x" + ")" * 30000
+    status, _, body = call(d, "POST", "/api/v1/silences", token=ADMIN_TOKEN, body={
+        "matchers": [f'alertname=~"{deep}"'], "endsAt": "2099-01-01T00:00:00Z",
+        "createdBy": "tests", "comment": "deep"})
+    assert status == 400, body
+    assert "groups nested deeper than 1000" in body["detail"], body
+    assert d.proc.poll() is None
+    assert get(d, "/api/v1/status")[0] == 200
+
     status, _, body = get(d, "/api/v1/query")
     assert status == 400
     assert "query" in body["error"]
@@ -274,6 +292,34 @@ def test_api_errors(daemon_factory, tmp_path):
     assert "endsAt" in body["error"]
     status, _, body = call(d, "DELETE", "/api/v1/silences/no-such-id", token=ADMIN_TOKEN)
     assert status == 404
+
+
+def test_api_write_fields_of_wrong_type(daemon_factory, tmp_path):
+    # A field of the wrong type is named as the API spells it, with the type found, and is
+    # not reported as missing.
+    d = start(daemon_factory, tmp_path)
+    silence = {"matchers": ['alertname="X"'], "endsAt": "2099-01-01T00:00:00Z",
+               "createdBy": "tests", "comment": "c"}
+    ack = {"rule": "svc/ServiceDown", "fingerprint": "0000000000000000", "createdBy": "tests"}
+    cases = [
+        ("silences", dict(silence, createdBy=7), "createdBy",
+         "expected a string, found a number; give who creates the silence"),
+        ("silences", dict(silence, comment=["x"]), "comment",
+         "expected a string, found an array; give the silence's reason"),
+        ("silences", {k: v for k, v in silence.items() if k != "createdBy"}, "createdBy",
+         "missing; give who creates the silence"),
+        ("acks", dict(ack, rule=1), "rule",
+         "expected a string, found a number; give the alert's rule as /api/v1/alerts shows it"),
+        ("acks", dict(ack, createdBy={}), "createdBy",
+         "expected a string, found an object; give who acknowledges it"),
+        ("acks", dict(ack, comment=True), "comment",
+         "expected a string, found a boolean; give a note for the other on-call engineers"),
+    ]
+    for path, body, field, detail in cases:
+        status, _, reply = call(d, "POST", f"/api/v1/{path}", token=ADMIN_TOKEN, body=body)
+        assert status == 400, (body, reply)
+        assert reply["error"] == f'invalid parameter "{field}"', (body, reply)
+        assert reply["detail"] == detail, (body, reply)
 
 
 def test_api_writes_refused_without_tokens(daemon_factory, tmp_path):

@@ -99,6 +99,21 @@ def test_template_errors_reported_per_target(tmp_path):
     assert f"{cfg}:8:5: web[target 127.0.0.1:1].tagret: unknown key" in r.stderr, r.stderr
 
 
+def test_every_template_reported(tmp_path):
+    """--check-config reports the errors of every template, not only the first one's."""
+    targets = tmp_path / "targets.yml"
+    write_targets(targets, ["127.0.0.1:1"])
+    second = TEMPLATE.split("probes:\n", 1)[1].replace("name: web", "name: web2")
+    text = TEMPLATE.format(files=targets) + second.format(files=targets)
+    cfg = tmp_path / "tocsin.yml"
+    cfg.write_text(text.replace('target: "${target}"', 'tagret: "${target}"'))
+    r = subprocess.run([tocsind_path(), "--check-config", "--config", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "web[target 127.0.0.1:1].tagret: unknown key" in r.stderr, r.stderr
+    assert "web2[target 127.0.0.1:1].tagret: unknown key" in r.stderr, r.stderr
+
+
 def test_bad_target_file_rejected_at_load(tmp_path):
     targets = tmp_path / "targets.yml"
     targets.write_text("- targets: [\"has space:80\"]\n")
@@ -109,6 +124,38 @@ def test_bad_target_file_rejected_at_load(tmp_path):
     assert r.returncode == 1
     assert f"{targets}:1:12: [0].targets: target \"has space:80\" is not accepted" in r.stderr, \
         r.stderr
+
+
+def test_missing_directory_matches_nothing_yet(daemon_factory, tmp_path, listeners):
+    # A directory that does not exist yet is no error, as for a pattern that matches no
+    # file. Its target files are read once it is created.
+    directory = tmp_path / "targets"
+    cfg = tmp_path / "tocsin.yml"
+    cfg.write_text(TEMPLATE.format(files=directory / "web-*.yml"))
+    r = subprocess.run([tocsind_path(), "--check-config", "--config", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+    a = f"127.0.0.1:{listeners[0].port}"
+    d = daemon_factory(TEMPLATE.format(files=directory / "web-*.yml"))
+    directory.mkdir()
+    write_targets(directory / "web-1.yml", [a])
+    wait_for(lambda: success(d.metrics(), a) == "1", timeout=20,
+             what="the target of a file in the new directory probed")
+    assert "target files have errors" not in d.log_text()
+
+
+def test_unreadable_directory_named_in_error(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    cfg = tmp_path / "tocsin.yml"
+    cfg.write_text(TEMPLATE.format(files=loop / "web-*.yml"))
+    r = subprocess.run([tocsind_path(), "--check-config", "--config", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert (f'{cfg}:6: file_sd.files: cannot list {loop} for the pattern "{loop}/web-*.yml": '
+            "Too many levels of symbolic links; give tocsind read access to it, or fix the "
+            "pattern") in r.stderr, r.stderr
 
 
 def test_once_runs_discovered_targets(tmp_path, listeners):
@@ -142,9 +189,27 @@ class Dnsmasq:
                  "no-resolv", "no-hosts", "local=/test/"]
         lines += [f"srv-host=_web._tcp.svc.test,127.0.0.1,{p}" for p in srv_ports]
         conf.write_text("\n".join(lines) + "\n")
-        self.proc = subprocess.Popen([self.binary, "--no-daemon", f"--conf-file={conf}",
-                                      "--pid-file="], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.log = self.workdir / "dnsmasq.log"
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen([self.binary, "--no-daemon", f"--conf-file={conf}",
+                                          "--pid-file="], stdout=log, stderr=log)
+        wait_for(self.answers, timeout=10, what="dnsmasq answering on its port")
+
+    def answers(self):
+        """True once dnsmasq replies to an SRV query; fails when it has exited."""
+        if self.proc.poll() is not None:
+            raise AssertionError(f"dnsmasq exited with {self.proc.returncode}: "
+                                 + self.log.read_text())
+        # A query with id 1, recursion desired, one question: _web._tcp.svc.test SRV IN.
+        name = b"".join(bytes([len(p)]) + p.encode() for p in "_web._tcp.svc.test".split("."))
+        query = bytes.fromhex("000101000001000000000000") + name + b"\x00\x00\x21\x00\x01"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.5)
+            s.sendto(query, ("127.0.0.1", self.port))
+            try:
+                return s.recv(512)[:2] == b"\x00\x01"
+            except (socket.timeout, ConnectionRefusedError):
+                return False
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

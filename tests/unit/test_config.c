@@ -14,8 +14,10 @@
 
 #include <cmocka.h>
 
+#include "collector/clock.h"
 #include "collector/config.h"
 #include "collector/units.h"
+#include "collector/xalloc.h"
 #include "probes/probe.h"
 
 /* Loads `text` as "t.yml" and expects it to fail with exactly `expected`. */
@@ -283,6 +285,75 @@ static void test_duplicate_probe_names(void **state)
 		      "    name: web\n",
 		      "t.yml:7:11: probes[2].name: duplicate probe name \"web\" (first defined at "
 		      "t.yml:2:5)");
+}
+
+/* A regex nested 30,000 groups deep in each probe type's regex options: each is a
+ * config error, not a crash inside regcomp(). */
+static void test_deeply_nested_regexes_rejected(void **state)
+{
+	/* Each probe is written around the regex: PREFIX REGEX SUFFIX. */
+	static const char *const probes[][2] = {
+	    {"{name: w, type: http, url: \"http://127.0.0.1:1/\", body_must_match: [\"", "\"]}"},
+	    {"{name: t, type: tcp, target: \"127.0.0.1:1\", query_response: [{expect: \"", "\"}]}"},
+	    {"{name: d, type: dns, query_name: example.test, server: \"127.0.0.1:1\", "
+	     "validate_answer_rrs: {fail_if_not_matches_regexp: [\"",
+	     "\"]}}"},
+	    {"{name: h, type: host, mount_points_exclude: \"", "\"}"},
+	};
+	size_t depth = 30000;
+	char *re = malloc(2 * depth + 2);
+
+	(void)state;
+	memset(re, '(', depth);
+	re[depth] = 'x';
+	memset(re + depth + 1, ')', depth);
+	re[2 * depth + 1] = '\0';
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		char *text = xasprintf("probes:\n  - %s%s%s\n", probes[i][0], re, probes[i][1]);
+		char *errors = NULL;
+		struct config *cfg = config_load_string("t.yml", text, &errors);
+
+		assert_null(cfg);
+		assert_non_null(errors);
+		if (strstr(errors, "groups nested deeper than 1000 at offset 1000") == NULL)
+			fail_msg("%.60s...: %.300s", probes[i][0], errors);
+		free(errors);
+		free(text);
+	}
+	free(re);
+}
+
+static void test_many_probe_names_checked_quickly(void **state)
+{
+	/* 50,000 probes and one duplicate name at the end. Comparing each name with every
+	 * earlier one makes 1.25e9 comparisons, which take seconds; a set takes a fraction of
+	 * one. The tcp type is parsed faster than host, whose options allocate more. */
+	enum { PROBE_COUNT = 50000, LINE_MAX_LENGTH = 64 };
+	char *text = malloc((size_t)(PROBE_COUNT + 2) * LINE_MAX_LENGTH);
+	char *errors = NULL;
+	struct config *cfg;
+	double started;
+	size_t len = 0;
+
+	(void)state;
+	assert_non_null(text);
+	len += (size_t)sprintf(text + len, "probes:\n");
+	for (int i = 0; i < PROBE_COUNT; i++)
+		len += (size_t)sprintf(text + len,
+				       "  - {name: p%06d, type: tcp, target: 127.0.0.1:1}\n", i);
+	len += (size_t)sprintf(text + len, "  - {name: p%06d, type: tcp, target: 127.0.0.1:1}\n",
+			       12345);
+
+	started = clock_monotonic_seconds();
+	cfg = config_load_string("t.yml", text, &errors);
+	assert_true(clock_monotonic_seconds() - started < 5.0);
+
+	assert_null(cfg);
+	assert_non_null(errors);
+	assert_string_equal(errors, "t.yml:50002:12: probes[50000].name: duplicate probe name "
+				    "\"p012345\" (first defined at t.yml:12347:5)");
+	free(errors);
+	free(text);
 }
 
 static void test_probe_name_and_type_errors(void **state)
@@ -766,6 +837,8 @@ int main(void)
 	    cmocka_unit_test(test_health_keys),
 	    cmocka_unit_test(test_interval_rules),
 	    cmocka_unit_test(test_duplicate_probe_names),
+	    cmocka_unit_test(test_deeply_nested_regexes_rejected),
+	    cmocka_unit_test(test_many_probe_names_checked_quickly),
 	    cmocka_unit_test(test_probe_name_and_type_errors),
 	    cmocka_unit_test(test_labels),
 	    cmocka_unit_test(test_unknown_keys),

@@ -459,6 +459,99 @@ static void regex_matchers_are_anchored_re2_subset(void **state)
 	}
 }
 
+/* Returns count copies of prefix, then core, then count copies of suffix. */
+static char *repeat_around(const char *prefix, const char *core, const char *suffix, size_t count)
+{
+	size_t size = count * (strlen(prefix) + strlen(suffix)) + strlen(core) + 1;
+	char *text = malloc(size);
+	char *w = text;
+
+	assert_non_null(text);
+	for (size_t i = 0; i < count; i++)
+		w += sprintf(w, "%s", prefix);
+	w += sprintf(w, "%s", core);
+	for (size_t i = 0; i < count; i++)
+		w += sprintf(w, "%s", suffix);
+	return text;
+}
+
+static void nesting_deeper_than_limit_rejected(void **state)
+{
+	/* Each of these overflowed the stack before the depth was bounded. Such an expression
+	 * can come from a rule file or from any client of /api/v1/query. */
+	static const struct {
+		const char *prefix, *core, *suffix;
+		size_t count;
+		const char *column;
+	} cases[] = {
+	    {"(", "1", ")", 100000, "column 1001"}, {"-", "1", "", 100000, "column 1001"},
+	    {"2^", "1", "", 100000, "column 1001"}, {"abs(", "x", ")", 100000, "column 4001"},
+	    {"x+", "x", "", 100000, "column 1999"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *text =
+		    repeat_around(cases[i].prefix, cases[i].core, cases[i].suffix, cases[i].count);
+		char *error = NULL;
+		char expected[256];
+
+		assert_null(expr_parse(text, &rules_yml, &error));
+		snprintf(expected, sizeof expected,
+			 "rules.yml:8:17: expression nested deeper than 1000 levels at %s of expr, "
+			 "expected fewer nested parentheses, signs and function calls, or an "
+			 "aggregation such as sum() in place of a long chain of operators",
+			 cases[i].column);
+		assert_string_equal(error, expected);
+		free(error);
+		free(text);
+	}
+}
+
+static void nesting_up_to_limit_accepted(void **state)
+{
+	char *parens = repeat_around("(", "x", ")", 998);
+	char *chain = repeat_around("x + ", "x", "", 500);
+	char *error = NULL;
+	struct expr *e;
+
+	(void)state;
+	e = expr_parse(parens, NULL, &error);
+	if (e == NULL)
+		fail_msg("998 parentheses: %s", error);
+	assert_int_equal(expr_history_ms(e), EXPR_LOOKBACK_MS);
+	expr_free(e);
+
+	e = expr_parse(chain, NULL, &error);
+	if (e == NULL)
+		fail_msg("a sum of 501 terms: %s", error);
+	assert_int_equal(expr_history_ms(e), EXPR_LOOKBACK_MS);
+	expr_free(e);
+	free(parens);
+	free(chain);
+}
+
+static void regex_groups_nested_deeper_rejected(void **state)
+{
+	/* 30,000 nested groups overflowed regcomp()'s stack; silences and queries send them. */
+	char *deep = repeat_around("(", "x", ")", 30000);
+	char *limit = repeat_around("(", "x", ")", 1000);
+	char why[256];
+	void *regex = NULL;
+
+	(void)state;
+	assert_int_equal(expr_regex_compile(deep, &regex, why, sizeof why), -1);
+	assert_null(regex);
+	assert_string_equal(why,
+			    "groups nested deeper than 1000 at offset 1000; nest fewer groups");
+
+	assert_int_equal(expr_regex_compile(limit, &regex, why, sizeof why), 0);
+	assert_non_null(regex);
+	expr_regex_free(regex);
+	free(deep);
+	free(limit);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -470,6 +563,9 @@ int main(void)
 	    cmocka_unit_test(history_covers_longest_range),
 	    cmocka_unit_test(regex_matchers_are_anchored_re2_subset),
 	    cmocka_unit_test(history_of_deep_expression),
+	    cmocka_unit_test(nesting_deeper_than_limit_rejected),
+	    cmocka_unit_test(nesting_up_to_limit_accepted),
+	    cmocka_unit_test(regex_groups_nested_deeper_rejected),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

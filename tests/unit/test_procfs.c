@@ -1049,9 +1049,9 @@ static void test_host_options_invalid(void **state)
 				  &errors);
 	assert_null(st);
 	assert_contains(errors, "test.yml:1:7: root: invalid root 'relative/dir'");
-	assert_contains(errors, "mount_points_exclude: invalid regular expression '(unclosed'");
-	assert_contains(errors, "devices_exclude: invalid regular expression 'a)|(b'");
-	assert_contains(errors, "interfaces_exclude: invalid regular expression '[z-a]'");
+	assert_contains(errors, "mount_points_exclude: invalid regular expression \"(unclosed\"");
+	assert_contains(errors, "devices_exclude: invalid regular expression \"a)|(b\"");
+	assert_contains(errors, "interfaces_exclude: invalid regular expression \"[z-a]\"");
 	assert_contains(errors, "filesystems_exclude: expected a sequence");
 	free(errors);
 }

@@ -573,6 +573,31 @@ static void parse_errors_exact(void **state)
 	}
 }
 
+/* A reReplaceAll regex nested 30,000 groups deep is a parse error, not a stack overflow
+ * inside regcomp(). */
+static void deeply_nested_regex_rejected(void **state)
+{
+	size_t depth = 30000;
+	char *text = malloc(2 * depth + 64);
+	size_t n = 0;
+	char *error = NULL;
+
+	(void)state;
+	n += (size_t)sprintf(text, "{{ reReplaceAll \"");
+	memset(text + n, '(', depth);
+	n += depth;
+	text[n++] = 'x';
+	memset(text + n, ')', depth);
+	n += depth;
+	strcpy(text + n, "\" \"y\" \"z\" }}");
+	assert_null(template_parse(text, &rules_yml, &error));
+	assert_non_null(error);
+	if (strstr(error, "groups nested deeper than 1000 at offset 1000") == NULL)
+		fail_msg("%.300s", error);
+	free(error);
+	free(text);
+}
+
 static void parse_error_without_location(void **state)
 {
 	char *error = NULL;
@@ -730,10 +755,15 @@ static void render_repeats(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(render_matches_prometheus),    cmocka_unit_test(parse_errors_exact),
-	    cmocka_unit_test(parse_error_without_location), cmocka_unit_test(render_errors_exact),
-	    cmocka_unit_test(humanize_functions_alone),     cmocka_unit_test(constant_templates),
-	    cmocka_unit_test(missing_data_renders_empty),   cmocka_unit_test(render_repeats),
+	    cmocka_unit_test(render_matches_prometheus),
+	    cmocka_unit_test(parse_errors_exact),
+	    cmocka_unit_test(parse_error_without_location),
+	    cmocka_unit_test(render_errors_exact),
+	    cmocka_unit_test(deeply_nested_regex_rejected),
+	    cmocka_unit_test(humanize_functions_alone),
+	    cmocka_unit_test(constant_templates),
+	    cmocka_unit_test(missing_data_renders_empty),
+	    cmocka_unit_test(render_repeats),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
