@@ -8,16 +8,17 @@
 #   - 1,000 rules in 20 groups of 50 at a 30 s interval: per-probe alerts on
 #     probe_success and probe_duration_seconds, threshold rules on durations, recording
 #     rules that aggregate by type, and max_over_time/avg_over_time over 5 minutes.
-# Every 30 s the script records tocsind's RSS (VmRSS), open fds (the lowest of 5 counts
-# 0.1 s apart, so connections of probes in flight do not count), threads, and the loop
-# lag metrics tocsind exports: tocsin_loop_lag_p99_seconds and _max_seconds, both over
-# the last minute of 250 ms lag timers. Samples 30 s apart cover every minute, so the
+# Every 30 s the script records tocsind's RSS (VmRSS), open fds and threads. The fd count
+# is the lowest of 5 counts 0.1 s apart, so connections of probes in flight do not count.
+# It also reads the loop lag metrics tocsin_loop_lag_p99_seconds and _max_seconds, which
+# cover the last minute of 250 ms lag timers. Samples 30 s apart cover every minute, so the
 # largest per-minute p99 is an upper bound of the p99 over the whole run.
 #
 # Rules checked at the end (exit status 1 when one is broken):
 #   - flat RSS: in the last 30 minutes (the second half of runs shorter than an hour),
 #     no RSS sample exceeds the sample at the 10-minute mark (at one sixth of shorter
-#     runs) by 2 % or more;
+#     runs) by 2 % or more. The 5-minute windows of the rules fill in the first 5
+#     minutes, so a run shorter than about 20 minutes measures that warm-up and fails;
 #   - flat fds: in the same window, no fd count exceeds the count at that mark;
 #   - loop lag: the largest per-minute p99 of the run is below 20 ms;
 #   - tocsind is still running at the end, and exits with status 0 on SIGTERM.

@@ -210,6 +210,51 @@ static void value_formatting_integers_match_printf(void **state)
 	}
 }
 
+/* The text of the general path: the fewest of 15, 16 or 17 digits that read back exactly. */
+static void format_with_printf(char *buf, size_t size, double value)
+{
+	for (int precision = 15; precision <= 17; precision++) {
+		snprintf(buf, size, "%.*g", precision, value);
+		if (strtod(buf, NULL) == value)
+			return;
+	}
+}
+
+/* Decimals with up to 6 places take a shortcut too; its text must match the general path. */
+static void value_formatting_decimals_match_printf(void **state)
+{
+	static const double values[] = {
+	    0.1,      0.5,     -0.25,     0.0001,      0.00012,     0.000412,  1e-5,
+	    0.000099, 57.125,  57.123,    -1234.5678,  999999999.5, 1e9 + 0.5, 0.1 + 0.2,
+	    1.0 / 3,  123.456, 0.1234567, 99999.99999, 0.999999,    1.000001,  -0.000001,
+	};
+	size_t fixed = sizeof(values) / sizeof(values[0]);
+	char buf[EXPOSITION_VALUE_SIZE];
+	char expected[EXPOSITION_VALUE_SIZE];
+	uint64_t bits = 0x2545f4914f6cdd1du;
+
+	for (size_t i = 0; i < fixed + 200000; i++) {
+		double value = i < fixed ? values[i] : 0;
+
+		if (i >= fixed) {
+			/* A decimal of up to 10 digits with 0 to 7 places, either sign, as strtod
+			 * reads it: what a plugin or a probe prints. */
+			bits ^= bits << 13;
+			bits ^= bits >> 7;
+			bits ^= bits << 17;
+			snprintf(expected, sizeof(expected), "%s%llu.%07llu", bits & 1 ? "-" : "",
+				 (unsigned long long)(bits >> 8) % 1000,
+				 (unsigned long long)(bits >> 20) %
+				     (10000000 /
+				      (unsigned long long)pow(10, (double)((bits >> 4) % 8))));
+			value = strtod(expected, NULL);
+		}
+		format_with_printf(expected, sizeof(expected), value);
+		exposition_format_value(buf, sizeof(buf), value);
+		assert_string_equal(buf, expected);
+	}
+}
+
 static void metric_name_validation(void **state)
 {
 	static const char *valid[] = {
@@ -418,6 +463,37 @@ static void registry_samples_escaped(void **state)
 	assert_null(strstr(body, " inf\n"));
 	assert_null(strstr(body, " -inf\n"));
 	free(body);
+	series_registry_free(reg);
+}
+
+/* A sample longer than one reserved chunk of output is written piece by piece. */
+static void registry_long_label_value(void **state)
+{
+	enum { LENGTH = 20000 };
+	struct series_registry *reg = series_registry_new();
+	char *value = malloc(LENGTH + 1);
+	char *expected = malloc(2 * LENGTH + 64);
+	struct label labels[] = {{"detail", value}};
+	char *body;
+	char *end;
+
+	(void)state;
+	assert_non_null(value);
+	assert_non_null(expected);
+	for (size_t i = 0; i < LENGTH; i++)
+		value[i] = i % 100 == 0 ? '"' : 'x';
+	value[LENGTH] = '\0';
+	set_series(reg, &probe_success, labels, 1, 0.25);
+	body = rendered_registry(reg);
+
+	end = stpcpy(expected, "tocsin_probe_success{detail=\"");
+	for (size_t i = 0; i < LENGTH; i++)
+		end = stpcpy(end, i % 100 == 0 ? "\\\"" : "x");
+	strcpy(end, "\"} 0.25\n");
+	assert_non_null(strstr(body, expected));
+	free(body);
+	free(expected);
+	free(value);
 	series_registry_free(reg);
 }
 
@@ -995,10 +1071,12 @@ int main(void)
 	    cmocka_unit_test(value_formatting),
 	    cmocka_unit_test(value_formatting_round_trips),
 	    cmocka_unit_test(value_formatting_integers_match_printf),
+	    cmocka_unit_test(value_formatting_decimals_match_printf),
 	    cmocka_unit_test(metric_name_validation),
 	    cmocka_unit_test(label_name_validation),
 	    cmocka_unit_test(registry_families_contiguous),
 	    cmocka_unit_test(registry_samples_escaped),
+	    cmocka_unit_test(registry_long_label_value),
 	    cmocka_unit_test(registry_histogram_one_header),
 	    cmocka_unit_test(registry_stale_series_omitted),
 	    cmocka_unit_test(registry_empty_renders_nothing),
