@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 
@@ -449,6 +450,20 @@ static void on_connection_close(struct evhttp_connection *evcon, void *arg)
 }
 
 /*
+ * Turns off Nagle's algorithm. A response that does not fill the last segment would
+ * otherwise wait for the client's delayed ACK, about 40 ms on Linux, before its end is
+ * sent: a keep-alive client then gets one /metrics scrape per 40 ms whatever it costs.
+ * A failure only costs that latency, so it is not reported.
+ */
+static void set_nodelay(evutil_socket_t fd)
+{
+	int on = 1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+
+/*
  * Finds the evhttp connection of each bufferevent that make_bufferevent() made since the
  * last run, and takes its close callback. Runs after the accept callback has returned,
  * because evhttp creates the connection only after the bufferevent. evhttp passes the
@@ -476,6 +491,7 @@ static void hook_connections(evutil_socket_t fd, short what, void *arg)
 			ev_uint16_t port = 0;
 
 			conn->evcon = cbarg;
+			set_nodelay(bufferevent_getfd(bev));
 			evhttp_connection_get_peer(conn->evcon, &address, &port);
 			snprintf(conn->address, sizeof(conn->address), "%s",
 				 address != NULL ? address : "");
