@@ -201,13 +201,16 @@ static int report_reply_error(const struct ctl_client *c, const char *method, co
 		return CTL_EXIT_SERVER;
 	}
 
-	fprintf(stderr, "tocsinctl: %s /api/v1%s: %ld %s", method, path, http_status, error);
-	if (detail != NULL && detail[0] != '\0')
-		fprintf(stderr, ": %s", detail);
-	fputc('\n', stderr);
 	json_t *errors = json_object_get(reply, "errors");
 	size_t i;
 	json_t *item;
+
+	/* A reply that lists its errors (a rejected reload) has the same lines joined in
+	 * its detail: print them once, one per line. */
+	fprintf(stderr, "tocsinctl: %s /api/v1%s: %ld %s", method, path, http_status, error);
+	if (detail != NULL && detail[0] != '\0' && json_array_size(errors) == 0)
+		fprintf(stderr, ": %s", detail);
+	fputc('\n', stderr);
 	json_array_foreach(errors, i, item)
 	{
 		if (json_is_string(item))

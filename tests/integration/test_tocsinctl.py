@@ -254,6 +254,8 @@ def test_tocsinctl_reload(daemon, tmp_path):
     assert out.returncode == 1
     assert "reload rejected" in out.stderr
     assert "rules.yml" in out.stderr
+    # Each error is printed once, on its own line.
+    assert out.stderr.count("rules.yml") == 1, out.stderr
 
 
 def test_tocsinctl_query(daemon):
