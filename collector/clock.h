@@ -1,6 +1,6 @@
 /*
  * Millisecond clocks. The monotonic clock measures durations and schedules timers, so
- * that a step of the system time neither fires nor delays them; the wall clock stamps
+ * that a step of the system time neither fires nor delays them. The wall clock stamps
  * samples, records and payloads.
  */
 #ifndef TOCSIN_CLOCK_H

@@ -484,7 +484,7 @@ static int daemon_start(struct daemon *d)
 		d->db = statedb_open(d->cfg->state_dir, &error);
 		if (d->db == NULL && errno == EBUSY) {
 			/* A lock held past the busy timeout is most often a second tocsind on
-			 * the same state_dir; two alerters would send every notification
+			 * the same state_dir. Two alerters would send every notification
 			 * twice, so stop and let the service manager start us again. */
 			log_error("daemon", NULL,
 				  "%s; tocsind stops because the outbox of notifications lives "

@@ -381,8 +381,8 @@ struct remote_write_queue *remote_write_queue_open(const char *dir, uint64_t max
 		load_segment(q, seqs[i], cp_seq, cp_offset);
 	}
 	free(seqs);
-	/* No segment holds the checkpoint (it was acknowledged whole or dropped): start at
-	 * the first one kept. */
+	/* No segment contains the checkpoint (it was acknowledged whole or dropped), so
+	 * start at the first one kept. */
 	if (q->seg_count > 0 && q->segs[0].seq != q->pos_seq) {
 		q->pos_seq = q->segs[0].seq;
 		q->pos_offset = QUEUE_MAGIC_SIZE;
@@ -543,7 +543,7 @@ static void batch_reserve(struct remote_write_batch *b, size_t extra)
 	}
 }
 
-/* Appends records of segment `s` from *offset to the batch until it holds `max`. */
+/* Appends records of segment `s` from *offset to the batch until it contains `max`. */
 static void read_segment(struct remote_write_queue *q, const struct segment *s, uint64_t *offset,
 			 uint64_t *index, size_t max, struct remote_write_batch *b, size_t *count)
 {

@@ -597,7 +597,7 @@ int statedb_commit(struct statedb *db)
 	sqlite3_reset(db->stmt[STMT_COMMIT]);
 	db->in_transaction = false;
 	/* An empty transaction commits even on a full disk, so only a commit that wrote
-	 * rows ends a run of failures; else the throttle would log every failure. */
+	 * rows ends a run of failures. Otherwise the throttle would log every failure. */
 	if (wrote)
 		statement_succeeded(db, STMT_COMMIT);
 	return 0;

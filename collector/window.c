@@ -133,9 +133,9 @@ static void push(struct window_store *ws, struct window *w, int64_t time_ms, dou
 {
 	int64_t oldest = time_ms - ws->history_ms;
 
-	/* The sample before the new one always stays, whatever the history: irate() and
-	 * the API's instant queries can then give a rate over the last two runs of any
-	 * probe, at no cost in memory since a ring holds at least four samples. */
+	/* The sample before the new one always stays, whatever the history, so irate()
+	 * gives a rate over the last two runs of any probe. It costs no memory because a
+	 * ring has room for at least four samples. */
 	while (w->count > 1 && at(w, 0)->time_ms < oldest) {
 		w->head = (w->head + 1) % w->capacity;
 		w->count--;
@@ -264,8 +264,8 @@ static void select_family(struct window_store *ws, struct series_family *fam,
 		if (strcmp(m[k].name, "__name__") != 0)
 			label_m[label_count++] = &m[k];
 
-	/* An equality matcher on a value narrows the scan to the series of its index entry;
-	 * the first such matcher is used, and every matcher is still checked below. */
+	/* The first equality matcher on a non-empty value narrows the scan to the series
+	 * of its index entry. Every matcher is still checked below. */
 	for (size_t k = 0; k < label_count; k++) {
 		if (label_m[k]->op == EXPR_MATCH_EQUAL && label_m[k]->value[0] != '\0') {
 			candidate_count = series_family_with_label(fam, label_m[k]->name,

@@ -79,7 +79,7 @@ struct http_route {
 	bool prefix;             /* matches every path that starts with `path` */
 };
 
-/* The stage of a connection's current request, which tells whether a close is a timeout. */
+/* The stage of a connection's current request, which decides whether a close is a timeout. */
 enum http_connection_state {
 	HTTP_CONNECTION_IDLE,     /* no byte of a request since the last reply */
 	HTTP_CONNECTION_READING,  /* part of a request arrived; libevent waits for the rest */

@@ -79,7 +79,7 @@ class Daemon:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, wait=True):
-        """Starts tocsind; with `wait`, returns once /healthz answers."""
+        """Starts tocsind. With `wait`, returns once /healthz replies."""
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [*self.wrapper, tocsind_path(), "--config", self.config_path,

@@ -193,8 +193,8 @@ def test_invalid_rule_file_rejects_start_and_reload(daemon_factory, tmp_path):
 
 def test_restored_alert_resolves_after_first_probe_runs(daemon_factory, tmp_path):
     """An alert that fired before a restart, whose condition cleared while tocsind was
-    down, resolves once the probes have run: with 1 s probes that is about 2 s after the
-    start, not the 15 s of the top-level default interval and timeout that no probe uses."""
+    down, resolves once the probes have run. With 1 s probes that is about 2 s after the
+    start, not the 15 s of the top-level default interval and timeout, which no probe uses."""
     listener = Listener()
     listener.stop()
     rules_path = tmp_path / "rules.yml"

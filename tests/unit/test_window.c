@@ -82,7 +82,7 @@ static void previous_sample_outlives_history(void **state)
 	struct expr_sample got[4];
 
 	(void)state;
-	/* No rule reads any history: the window still holds the last two runs, an hour
+	/* No rule reads any history: the window still keeps the last two runs, an hour
 	 * apart here, so that irate() has a pair of samples. */
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(window_append(ws, s, i * 3600 * 1000LL, i), 0);
