@@ -213,8 +213,6 @@ static void instance_free(struct ev_instance *i)
 {
 	labels_free(i->labels, i->label_count);
 	labels_free(i->annotations, i->annotation_count);
-	ev_labels_free(&i->exported);
-	ev_labels_free(&i->exported_for);
 	free(i);
 }
 
@@ -242,19 +240,22 @@ void ev_rule_clear(struct ev_rule *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* The level a threshold alert's `severity` label shows: the one it waits for while pending. */
+static enum alert_level shown_level(const struct ev_rule *r, const struct ev_instance *i)
+{
+	if (!r->threshold)
+		return ALERT_LEVEL_OK;
+	return i->inst.state == ALERT_PENDING ? i->inst.candidate : i->inst.level;
+}
+
 /* The labels an instance shows: identity labels plus, for threshold rules, `severity`. */
 void ev_instance_labels(const struct ev_rule *r, const struct ev_instance *i, struct ev_labels *out)
 {
 	ev_labels_clear(out);
 	for (size_t k = 0; k < i->label_count; k++)
 		ev_labels_set(out, i->labels[k].name, i->labels[k].value);
-	if (r->threshold) {
-		enum alert_level l = i->inst.level;
-
-		if (i->inst.state == ALERT_PENDING)
-			l = i->inst.candidate;
-		ev_labels_set(out, "severity", alert_level_name(l));
-	}
+	if (r->threshold)
+		ev_labels_set(out, "severity", alert_level_name(shown_level(r, i)));
 	ev_labels_sort(out);
 }
 
@@ -338,63 +339,53 @@ static bool exported_state(enum alert_state s)
 	return s == ALERT_PENDING || s == ALERT_FIRING || s == ALERT_STALE;
 }
 
-/* Brings ALERTS and ALERTS_FOR_STATE in line with the instance after an evaluation. The
- * series exported before are removed when the state or a threshold level changed them. */
+/*
+ * Brings ALERTS and ALERTS_FOR_STATE in line with the instance after an evaluation. Their
+ * labels follow from the identity, the state and the shown level, so while those two stay
+ * the same the series kept from the last evaluation are written directly: an evaluation
+ * of thousands of firing alerts interns no label set. The instance owns its series, so no
+ * other alert removes them while it holds them.
+ */
 static void export_alert(struct evaluator *ev, const struct ev_rule *r, struct ev_instance *i,
 			 int64_t now_ms)
 {
 	struct ev_labels *b = &ev->scratch;
-	struct series *s;
+	double active_s = (double)(i->inst.active_at_ms / 1000);
 
-	if (i->exported_fp != 0) {
-		uint64_t fp;
-
-		alerts_series_labels(r, i, i->inst.state, true, b);
-		fp = ev_labels_fingerprint(b->v, b->count);
-		if (fp != i->exported_fp || !exported_state(i->inst.state)) {
-			ev_series_drop(ev, ev, &desc_alerts, i->exported.v, i->exported.count);
-			ev_series_drop(ev, ev, &desc_for_state, i->exported_for.v,
-				       i->exported_for.count);
-			i->exported_fp = 0;
-		}
-	}
-	if (!exported_state(i->inst.state))
+	if (i->exported &&
+	    (i->exported_state != i->inst.state || i->exported_level != shown_level(r, i)))
+		ev_unexport_alert(ev, i);
+	if (!exported_state(i->inst.state)) {
+		ev_unexport_alert(ev, i);
 		return;
-
-	alerts_series_labels(r, i, i->inst.state, true, b);
-	s = ev_series_claim(ev, ev, &desc_alerts, b->v, b->count, NULL);
-	if (s != NULL)
-		ev_series_write(ev, s, 1, now_ms, 0);
-	if (i->exported_fp == 0) {
-		/* Remember what was exported, as owned copies, to remove it later. */
-		ev_labels_free(&i->exported);
-		for (size_t k = 0; k < b->count; k++)
-			ev_labels_set(&i->exported,
-				      ev_labels_keep(&i->exported, xstrdup(b->v[k].name)),
-				      ev_labels_keep(&i->exported, xstrdup(b->v[k].value)));
-		i->exported_fp = ev_labels_fingerprint(b->v, b->count);
 	}
 
-	alerts_series_labels(r, i, i->inst.state, false, b);
-	s = ev_series_claim(ev, ev, &desc_for_state, b->v, b->count, NULL);
-	if (s != NULL)
-		ev_series_write(ev, s, (double)(i->inst.active_at_ms / 1000), now_ms, 0);
-	if (i->exported_for.count == 0)
-		for (size_t k = 0; k < b->count; k++)
-			ev_labels_set(&i->exported_for,
-				      ev_labels_keep(&i->exported_for, xstrdup(b->v[k].name)),
-				      ev_labels_keep(&i->exported_for, xstrdup(b->v[k].value)));
+	if (!i->exported || i->alerts_series == NULL) {
+		alerts_series_labels(r, i, i->inst.state, true, b);
+		i->alerts_series = ev_series_claim(ev, i, &desc_alerts, b->v, b->count, NULL);
+	}
+	if (!i->exported || i->for_state_series == NULL) {
+		alerts_series_labels(r, i, i->inst.state, false, b);
+		i->for_state_series = ev_series_claim(ev, i, &desc_for_state, b->v, b->count, NULL);
+	}
+	i->exported = true;
+	i->exported_state = i->inst.state;
+	i->exported_level = shown_level(r, i);
+	if (i->alerts_series != NULL)
+		ev_series_write(ev, i->alerts_series, 1, now_ms, 0);
+	if (i->for_state_series != NULL)
+		ev_series_write(ev, i->for_state_series, active_s, now_ms, 0);
 }
 
 void ev_unexport_alert(struct evaluator *ev, struct ev_instance *i)
 {
-	if (i->exported_fp != 0) {
-		ev_series_drop(ev, ev, &desc_alerts, i->exported.v, i->exported.count);
-		ev_series_drop(ev, ev, &desc_for_state, i->exported_for.v, i->exported_for.count);
-		i->exported_fp = 0;
-	}
-	ev_labels_free(&i->exported);
-	ev_labels_free(&i->exported_for);
+	if (i->alerts_series != NULL)
+		series_remove(ev->reg, i->alerts_series);
+	if (i->for_state_series != NULL)
+		series_remove(ev->reg, i->for_state_series);
+	i->alerts_series = NULL;
+	i->for_state_series = NULL;
+	i->exported = false;
 }
 
 /* ---- transitions ----------------------------------------------------------------------- */

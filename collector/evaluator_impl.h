@@ -46,10 +46,15 @@ struct ev_instance {
 	/* Restored from the state database: while its series may not be sampled yet (before
 	 * this time), an evaluation that does not return it leaves it as it is. */
 	int64_t restored_until_ms;
-	uint64_t exported_fp;          /* ALERTS labels now exported, 0 when none */
-	struct ev_labels exported;     /* ALERTS labels (owned copies) */
-	struct ev_labels exported_for; /* ALERTS_FOR_STATE labels (owned copies) */
-	struct ev_instance *next;      /* hash chain */
+	/* ALERTS and ALERTS_FOR_STATE as exported now: the series this instance owns (NULL
+	 * when not exported, or when another rule's alert owns the same label set) and the
+	 * state and shown level their labels were made from. */
+	bool exported;
+	enum alert_state exported_state;
+	enum alert_level exported_level;
+	struct series *alerts_series;
+	struct series *for_state_series;
+	struct ev_instance *next; /* hash chain */
 };
 
 struct ev_rule {

@@ -103,6 +103,13 @@ struct expr_source {
 	 */
 	void (*read)(void *ctx, const void *handle, int64_t from_ms, int64_t to_ms,
 		     struct expr_sample_buffer *buf);
+	/*
+	 * Optional shortcut for instant selectors: stores the latest sample of `handle` whose
+	 * time is in [from_ms, to_ms] (a stale marker included) and returns true, or returns
+	 * false when there is none. NULL makes the engine use read().
+	 */
+	bool (*latest)(void *ctx, const void *handle, int64_t from_ms, int64_t to_ms,
+		       struct expr_sample *out);
 };
 
 /* Position of an expression in its file: the first character of the YAML string. */

@@ -262,25 +262,43 @@ static struct expr_labels series_labels(struct expr_eval_ctx *ctx, const struct 
 	return l;
 }
 
+/* The latest sample of the selection's range, through the source's shortcut if it has one. */
+static bool latest_sample(struct select_state *st, const void *handle, struct expr_sample *out)
+{
+	const struct expr_source *src = st->ctx->src;
+	struct expr_sample_buffer *buf = &st->buf;
+
+	if (src->latest != NULL)
+		return src->latest(src->ctx, handle, st->from, st->to, out);
+	buf->count = 0;
+	src->read(src->ctx, handle, st->from, st->to, buf);
+	if (buf->count == 0)
+		return false;
+	*out = buf->v[buf->count - 1];
+	return true;
+}
+
 static void select_one(void *arg, const struct expr_series *s)
 {
 	struct select_state *st = arg;
 	struct expr_value *out = st->out;
 	struct expr_sample_buffer *buf = &st->buf;
 
-	buf->count = 0;
-	st->ctx->src->read(st->ctx->src->ctx, s->handle, st->from, st->to, buf);
 	if (st->node->range_ms == 0) {
 		/* Instant: the latest sample in the lookback, unless it marks the end. */
-		if (buf->count == 0 || expr_is_stale_marker(buf->v[buf->count - 1].value))
+		struct expr_sample last;
+
+		if (!latest_sample(st, s->handle, &last) || expr_is_stale_marker(last.value))
 			return;
 		if (out->count == st->capacity)
 			out->vec = xreallocarray_grow(out->vec, &st->capacity, out->count + 1,
 						      sizeof(*out->vec));
-		out->vec[out->count++] = (struct expr_vector_elem){series_labels(st->ctx, s),
-								   buf->v[buf->count - 1].value};
+		out->vec[out->count++] =
+		    (struct expr_vector_elem){series_labels(st->ctx, s), last.value};
 		return;
 	}
+	buf->count = 0;
+	st->ctx->src->read(st->ctx->src->ctx, s->handle, st->from, st->to, buf);
 	{
 		struct expr_range_series r = {series_labels(st->ctx, s), NULL, 0};
 

@@ -321,6 +321,7 @@ struct series *series_intern(struct series_registry *reg, const struct metric_de
 
 	fam->series =
 	    xreallocarray_grow(fam->series, &fam->capacity, fam->count + 1, sizeof(*fam->series));
+	s->family_pos = fam->count;
 	fam->series[fam->count++] = s;
 	series_family_index_drop(fam);
 
@@ -364,14 +365,12 @@ void series_remove(struct series_registry *reg, struct series *s)
 		*pp = s->hash_next;
 	reg->count--;
 
-	for (size_t i = 0; i < fam->count; i++) {
-		if (fam->series[i] == s) {
-			memmove(&fam->series[i], &fam->series[i + 1],
-				(fam->count - i - 1) * sizeof(*fam->series));
-			fam->count--;
-			break;
-		}
-	}
+	/* The family's last series takes the removed one's place: rules create and remove
+	 * ALERTS series by the thousand, and keeping the order would make each removal
+	 * linear in the family's size. */
+	fam->series[s->family_pos] = fam->series[fam->count - 1];
+	fam->series[s->family_pos]->family_pos = s->family_pos;
+	fam->count--;
 	series_family_index_drop(fam);
 	series_free(s);
 

@@ -39,6 +39,7 @@ struct store_file;
 struct series {
 	uint64_t id;
 	struct series_family *family;
+	size_t family_pos;    /* index in family->series: registry use */
 	struct label *labels; /* owned copies, sorted by name */
 	size_t label_count;
 	double value;
@@ -51,6 +52,10 @@ struct series {
 	struct store_file *file;  /* archive, NULL when not archived */
 	uint64_t hash;            /* of name and labels: registry use */
 	struct series *hash_next; /* registry use */
+	/* The sample window's own cache of where this series' window is: valid only while
+	 * window_serial is the serial of the store that set it (collector/window.c). */
+	void *window;
+	uint64_t window_serial;
 };
 
 struct series_label_index;
@@ -59,7 +64,7 @@ struct series_family {
 	char *name;
 	char *help;
 	enum metric_type type;
-	struct series **series; /* in creation order */
+	struct series **series; /* in no particular order */
 	size_t count;
 	size_t capacity;
 	bool type_conflict_logged;

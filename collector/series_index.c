@@ -1,6 +1,6 @@
 /*
  * Label indexes of a family: for a label name, a hash table from each value to the
- * family's series that carry it, in creation order. An index is built on the first lookup
+ * family's series that carry it, in the family's order. An index is built on the first lookup
  * of its name and dropped whenever the family gains or loses a series. That is cheap
  * because families change far less often than rules read them.
  */

@@ -76,7 +76,7 @@ struct series *series_notation_intern(struct series_registry *reg, const struct 
  * the window rejects (the series already has samples at or past that time) are dropped.
  * Returns the number of samples appended.
  */
-size_t series_notation_load(struct window_store *ws, const struct series *s,
+size_t series_notation_load(struct window_store *ws, struct series *s,
 			    const struct series_notation_item *items, size_t count, int64_t step_ms,
 			    int64_t end_ms);
 

@@ -2,10 +2,14 @@
  * Sample windows: a chained hash table from series id to a ring buffer of samples kept
  * in time order. A ring grows by doubling up to the store's sample cap and drops samples
  * older than the history on every append, so its memory follows the probe's interval.
+ * Each series also caches a pointer to its window, tagged with the store's serial, so
+ * that evaluations reach a window without a hash lookup (a cache miss or two per series);
+ * a serial is never reused, so a cache set by a freed store is never taken for valid.
  */
 #include "collector/window.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +18,7 @@
 struct window {
 	uint64_t id;
 	struct window *next;
+	struct expr_sample last; /* copy of the newest sample: instant selectors read only it */
 	struct expr_sample *ring;
 	uint32_t head; /* index of the oldest sample */
 	uint32_t count;
@@ -21,6 +26,7 @@ struct window {
 };
 
 struct window_store {
+	uint64_t serial; /* tags the windows cached in series, unique per store */
 	struct window **buckets;
 	size_t bucket_count; /* a power of two */
 	size_t count;
@@ -34,8 +40,10 @@ struct window_store {
 
 struct window_store *window_store_new(int64_t history_ms, size_t max_samples)
 {
+	static atomic_uint_least64_t next_serial = 1;
 	struct window_store *ws = xcalloc(1, sizeof(*ws));
 
+	ws->serial = atomic_fetch_add(&next_serial, 1);
 	ws->bucket_count = 1024;
 	ws->buckets = xcalloc(ws->bucket_count, sizeof(*ws->buckets));
 	ws->history_ms = history_ms > 0 ? history_ms : 0;
@@ -88,6 +96,13 @@ static struct window *lookup(const struct window_store *ws, uint64_t id)
 	return NULL;
 }
 
+static struct window *window_of(const struct window_store *ws, const struct series *s)
+{
+	if (s->window_serial == ws->serial)
+		return s->window;
+	return lookup(ws, s->id);
+}
+
 static void rehash(struct window_store *ws)
 {
 	size_t old_count = ws->bucket_count;
@@ -112,7 +127,10 @@ static void rehash(struct window_store *ws)
 
 static struct expr_sample *at(const struct window *w, uint32_t i)
 {
-	return &w->ring[(w->head + i) % w->capacity];
+	/* head and i are both below the capacity: one subtraction replaces a division. */
+	uint32_t k = w->head + i;
+
+	return &w->ring[k < w->capacity ? k : k - w->capacity];
 }
 
 static void resize(struct window_store *ws, struct window *w, uint32_t capacity)
@@ -137,7 +155,7 @@ static void push(struct window_store *ws, struct window *w, int64_t time_ms, dou
 	 * gives a rate over the last two runs of any probe. It costs no memory because a
 	 * ring has room for at least four samples. */
 	while (w->count > 1 && at(w, 0)->time_ms < oldest) {
-		w->head = (w->head + 1) % w->capacity;
+		w->head = w->head + 1 < w->capacity ? w->head + 1 : 0;
 		w->count--;
 	}
 	if (w->capacity > 8 && w->count < w->capacity / 4)
@@ -149,17 +167,18 @@ static void push(struct window_store *ws, struct window *w, int64_t time_ms, dou
 			resize(ws, w,
 			       (uint32_t)(grown < ws->max_samples ? grown : ws->max_samples));
 		} else {
-			w->head = (w->head + 1) % w->capacity;
+			w->head = w->head + 1 < w->capacity ? w->head + 1 : 0;
 			w->count--;
 		}
 	}
-	*at(w, w->count) = (struct expr_sample){time_ms, value};
+	w->last = (struct expr_sample){time_ms, value};
+	*at(w, w->count) = w->last;
 	w->count++;
 }
 
-int window_append(struct window_store *ws, const struct series *s, int64_t time_ms, double value)
+int window_append(struct window_store *ws, struct series *s, int64_t time_ms, double value)
 {
-	struct window *w = lookup(ws, s->id);
+	struct window *w = window_of(ws, s);
 
 	if (w == NULL) {
 		size_t b;
@@ -172,8 +191,10 @@ int window_append(struct window_store *ws, const struct series *s, int64_t time_
 		w->next = ws->buckets[b];
 		ws->buckets[b] = w;
 		ws->count++;
+		s->window = w;
+		s->window_serial = ws->serial;
 	}
-	if (w->count > 0 && time_ms <= at(w, w->count - 1)->time_ms)
+	if (w->count > 0 && time_ms <= w->last.time_ms)
 		return -1;
 	/* Only window_mark_stale() may write the marker's bit pattern. */
 	if (isnan(value))
@@ -192,7 +213,7 @@ void window_store_on_append(struct window_store *ws, window_append_fn *fn, void 
 
 void window_mark_stale(struct window_store *ws, const struct series *s, int64_t time_ms)
 {
-	struct window *w = lookup(ws, s->id);
+	struct window *w = window_of(ws, s);
 	const struct expr_sample *last;
 
 	if (w == NULL || w->count == 0)
@@ -205,9 +226,14 @@ void window_mark_stale(struct window_store *ws, const struct series *s, int64_t 
 	push(ws, w, time_ms, expr_stale_marker());
 }
 
-void window_forget(struct window_store *ws, const struct series *s)
+void window_forget(struct window_store *ws, struct series *s)
 {
 	struct window **link = &ws->buckets[bucket_of(ws, s->id)];
+
+	if (s->window_serial == ws->serial) {
+		s->window = NULL;
+		s->window_serial = 0;
+	}
 
 	for (; *link != NULL; link = &(*link)->next) {
 		struct window *w = *link;
@@ -225,7 +251,7 @@ void window_forget(struct window_store *ws, const struct series *s)
 
 size_t window_sample_count(const struct window_store *ws, const struct series *s)
 {
-	const struct window *w = lookup(ws, s->id);
+	const struct window *w = window_of(ws, s);
 
 	return w != NULL ? w->count : 0;
 }
@@ -286,7 +312,7 @@ static void select_family(struct window_store *ws, struct series_family *fam,
 			pass = expr_matcher_matches(label_m[k], series_label(s, label_m[k]->name));
 		if (!pass)
 			continue;
-		w = lookup(ws, s->id);
+		w = window_of(ws, s);
 		if (w == NULL || w->count == 0)
 			continue;
 		es = (struct expr_series){fam->name, s->labels, s->label_count, w};
@@ -370,7 +396,7 @@ static void source_read(void *ctx, const void *handle, int64_t from_ms, int64_t 
 	end = at(w, w->count - 1)->time_ms <= to_ms ? w->count : search(w, to_ms, true);
 	/* [lo, end) in the ring is at most two contiguous runs: copy them whole. */
 	while (lo < end) {
-		uint32_t first = (w->head + lo) % w->capacity;
+		uint32_t first = (uint32_t)(at(w, lo) - w->ring);
 		uint32_t run = w->capacity - first < end - lo ? w->capacity - first : end - lo;
 
 		if (buf->count + run > buf->capacity)
@@ -382,6 +408,29 @@ static void source_read(void *ctx, const void *handle, int64_t from_ms, int64_t 
 	}
 }
 
+static bool source_latest(void *ctx, const void *handle, int64_t from_ms, int64_t to_ms,
+			  struct expr_sample *out)
+{
+	const struct window *w = handle;
+	uint32_t end;
+
+	(void)ctx;
+	if (w->count == 0)
+		return false;
+	/* Usually the newest sample is inside the range: the ring is not read at all. */
+	if (w->last.time_ms <= to_ms) {
+		if (w->last.time_ms < from_ms)
+			return false;
+		*out = w->last;
+		return true;
+	}
+	end = search(w, to_ms, true);
+	if (end == 0 || at(w, end - 1)->time_ms < from_ms)
+		return false;
+	*out = *at(w, end - 1);
+	return true;
+}
+
 void window_source(struct window_store *ws, const struct series_registry *reg,
 		   struct expr_source *src)
 {
@@ -389,4 +438,5 @@ void window_source(struct window_store *ws, const struct series_registry *reg,
 	src->ctx = ws;
 	src->select = source_select;
 	src->read = source_read;
+	src->latest = source_latest;
 }

@@ -39,7 +39,7 @@ void window_store_set_history(struct window_store *ws, int64_t history_ms);
  * is stored as an ordinary NaN, never as a stale marker. Returns 0, or -1 (sample
  * dropped) when time_ms is not after the window's latest sample.
  */
-int window_append(struct window_store *ws, const struct series *s, int64_t time_ms, double value);
+int window_append(struct window_store *ws, struct series *s, int64_t time_ms, double value);
 /*
  * Sets the function called with every sample window_append() accepts (after it is stored):
  * the daemon forwards them to remote write. One hook per store; NULL removes it.
@@ -53,7 +53,7 @@ void window_store_on_append(struct window_store *ws, window_append_fn *fn, void 
  */
 void window_mark_stale(struct window_store *ws, const struct series *s, int64_t time_ms);
 /* Drops the series' window; call it before series_remove() frees the series. */
-void window_forget(struct window_store *ws, const struct series *s);
+void window_forget(struct window_store *ws, struct series *s);
 
 /* Samples held for the series (stale markers included), 0 when it has no window. */
 size_t window_sample_count(const struct window_store *ws, const struct series *s);

@@ -223,6 +223,38 @@ static void forget_releases_window(void **state)
 	series_registry_free(reg);
 }
 
+/* Each series caches its window for the store that made it; a second store over the same
+ * registry, and a store made after the first is freed, must not take that cache. */
+static void stores_keep_their_own_windows(void **state)
+{
+	struct series_registry *reg = series_registry_new();
+	struct window_store *one = window_store_new(3600 * 1000, 100);
+	struct window_store *two = window_store_new(3600 * 1000, 100);
+	struct series *s = series_intern(reg, &gauge, NULL, 0);
+
+	(void)state;
+	assert_int_equal(window_append(one, s, 1000, 1), 0);
+	assert_int_equal(window_append(two, s, 1000, 2), 0);
+	assert_int_equal(window_append(one, s, 2000, 3), 0);
+	assert_int_equal(window_sample_count(one, s), 2);
+	assert_int_equal(window_sample_count(two, s), 1);
+
+	window_forget(two, s);
+	assert_int_equal(window_sample_count(two, s), 0);
+	assert_int_equal(window_sample_count(one, s), 2);
+	window_forget(one, s);
+	assert_int_equal(window_sample_count(one, s), 0);
+	assert_int_equal(window_append(one, s, 3000, 4), 0);
+	assert_int_equal(window_sample_count(one, s), 1);
+
+	window_store_free(one);
+	one = window_store_new(3600 * 1000, 100);
+	assert_int_equal(window_sample_count(one, s), 0);
+	window_store_free(one);
+	window_store_free(two);
+	series_registry_free(reg);
+}
+
 static void source_lists_matching_series(void **state)
 {
 	struct series_registry *reg = series_registry_new();
@@ -281,6 +313,7 @@ int main(void)
 	    cmocka_unit_test(nan_value_never_stale),
 	    cmocka_unit_test(memory_follows_sample_interval),
 	    cmocka_unit_test(forget_releases_window),
+	    cmocka_unit_test(stores_keep_their_own_windows),
 	    cmocka_unit_test(source_lists_matching_series),
 	};
 
