@@ -71,7 +71,7 @@ static int64_t mono_ns(void)
 void ev_labels_set(struct ev_labels *b, const char *name, const char *value)
 {
 	for (size_t i = 0; i < b->count; i++) {
-		if (strcmp(b->v[i].name, name) == 0) {
+		if (label_name_equal(b->v[i].name, name)) {
 			b->v[i].value = value;
 			return;
 		}
@@ -269,8 +269,12 @@ struct series *ev_series_claim(struct evaluator *ev, const void *owner,
 			       const struct metric_desc *desc, const struct label *labels,
 			       size_t count, bool *claimed_now)
 {
-	struct series *s = series_intern(ev->reg, desc, labels, count);
+	/* Most calls find a series written by the last evaluation: look it up before the
+	 * general intern, which sorts and checks the labels. */
+	struct series *s = series_find_sorted(ev->reg, desc->name, labels, count);
 
+	if (s == NULL)
+		s = series_intern(ev->reg, desc, labels, count);
 	if (claimed_now != NULL)
 		*claimed_now = false;
 	if (s == NULL)
@@ -692,6 +696,27 @@ static void eval_alert_rule(struct evaluator *ev, struct ev_group *g, struct ev_
 	}
 }
 
+/*
+ * The series the rule wrote at position k of its list when its labels are b's, else NULL.
+ * An expression returns its series in much the same order every time, so this usually
+ * finds the output's series without a registry lookup.
+ */
+static struct series *recorded_at(const struct ev_rule *r, size_t k, const struct ev_labels *b)
+{
+	struct series *s;
+
+	if (k >= r->recorded_count)
+		return NULL;
+	s = r->recorded[k];
+	if (s->label_count != b->count)
+		return NULL;
+	for (size_t i = 0; i < b->count; i++)
+		if (!label_name_equal(s->labels[i].name, b->v[i].name) ||
+		    strcmp(s->labels[i].value, b->v[i].value) != 0)
+			return NULL;
+	return s;
+}
+
 static void eval_record_rule(struct evaluator *ev, struct ev_group *g, struct ev_rule *r,
 			     const struct expr_result *res, int64_t now_ms)
 {
@@ -721,7 +746,10 @@ static void eval_record_rule(struct evaluator *ev, struct ev_group *g, struct ev
 		for (size_t j = 0; j < rule->label_count; j++)
 			ev_labels_set(b, rule->labels[j].name, rule->labels[j].text);
 		ev_labels_sort(b);
-		s = ev_series_claim(ev, r, &desc, b->v, b->count, &claimed);
+		claimed = false;
+		s = recorded_at(r, k, b);
+		if (s == NULL)
+			s = ev_series_claim(ev, r, &desc, b->v, b->count, &claimed);
 		if (s == NULL) {
 			char msg[256];
 

@@ -30,6 +30,14 @@ struct expr_arena {
 	struct arena_chunk *head;
 };
 
+/*
+ * One standard chunk is kept per thread when an arena is freed and handed to the next
+ * arena: a rule group evaluates thousands of expressions in a row, and a malloc and free
+ * of 64 KiB for each made the allocator merge and split the same free block every time.
+ * The one chunk left at exit stays reachable through the thread's storage.
+ */
+static _Thread_local struct arena_chunk *spare_chunk;
+
 struct expr_arena *expr_arena_new(void)
 {
 	return xcalloc(1, sizeof(struct expr_arena));
@@ -42,7 +50,10 @@ void expr_arena_free(struct expr_arena *a)
 	while (a->head != NULL) {
 		struct arena_chunk *next = a->head->next;
 
-		free(a->head);
+		if (spare_chunk == NULL && a->head->size == ARENA_CHUNK)
+			spare_chunk = a->head;
+		else
+			free(a->head);
 		a->head = next;
 	}
 	free(a);
@@ -58,7 +69,12 @@ void *expr_arena_alloc(struct expr_arena *a, size_t size)
 	if (c == NULL || c->size - c->used < size) {
 		size_t chunk = size > ARENA_CHUNK / 4 ? size : ARENA_CHUNK;
 
-		c = xmalloc(sizeof(*c) + chunk);
+		if (chunk == ARENA_CHUNK && spare_chunk != NULL) {
+			c = spare_chunk;
+			spare_chunk = NULL;
+		} else {
+			c = xmalloc(sizeof(*c) + chunk);
+		}
 		c->size = chunk;
 		c->used = 0;
 		/* A large block goes behind the current chunk so that its free space stays. */
@@ -148,7 +164,7 @@ int expr_labels_compare(const struct expr_labels *a, const struct expr_labels *b
 const char *expr_labels_get(const struct expr_labels *l, const char *name)
 {
 	for (size_t i = 0; i < l->count; i++)
-		if (strcmp(l->v[i].name, name) == 0)
+		if (label_name_equal(l->v[i].name, name))
 			return l->v[i].value;
 	return NULL;
 }
@@ -156,7 +172,7 @@ const char *expr_labels_get(const struct expr_labels *l, const char *name)
 static bool name_listed(const char *name, char *const *names, size_t count)
 {
 	for (size_t i = 0; i < count; i++)
-		if (strcmp(name, names[i]) == 0)
+		if (label_name_equal(name, names[i]))
 			return true;
 	return false;
 }
@@ -251,7 +267,12 @@ static struct expr_labels series_labels(struct expr_eval_ctx *ctx, const struct 
 	bool placed = false;
 
 	for (size_t i = 0; i < s->label_count; i++) {
-		if (!placed && strcmp(s->labels[i].name, "__name__") > 0) {
+		/* Label names start with a letter or '_': only a name that starts with '_'
+		 * needs the whole comparison with "__name__". */
+		const char *name = s->labels[i].name;
+
+		if (!placed &&
+		    (name[0] > '_' || (name[0] == '_' && strcmp(name, "__name__") > 0))) {
 			l.v[l.count++] = (struct label){"__name__", s->name};
 			placed = true;
 		}

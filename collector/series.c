@@ -35,14 +35,38 @@ struct series_registry *series_registry_new(void)
 	return reg;
 }
 
+/* A series, its labels and their strings are one allocation (see series_alloc()). */
 static void series_free(struct series *s)
 {
-	for (size_t i = 0; i < s->label_count; i++) {
-		free((char *)s->labels[i].name);
-		free((char *)s->labels[i].value);
-	}
-	free(s->labels);
 	free(s);
+}
+
+/*
+ * Allocates a series with copies of `sorted` in the same block, right behind the struct:
+ * one malloc and one free per series, and label matching reads the lines next to the
+ * series instead of two scattered strings per label.
+ */
+static struct series *series_alloc(const struct label *sorted, size_t count)
+{
+	size_t size = sizeof(struct series) + count * sizeof(struct label);
+	struct series *s;
+	char *text;
+
+	for (size_t i = 0; i < count; i++)
+		size += strlen(sorted[i].name) + strlen(sorted[i].value) + 2;
+	s = xcalloc(1, size);
+	s->labels = (struct label *)(s + 1);
+	s->label_count = count;
+	text = (char *)(s->labels + count);
+	for (size_t i = 0; i < count; i++) {
+		size_t n = strlen(sorted[i].name) + 1;
+		size_t v = strlen(sorted[i].value) + 1;
+
+		s->labels[i].name = memcpy(text, sorted[i].name, n);
+		s->labels[i].value = memcpy(text + n, sorted[i].value, v);
+		text += n + v;
+	}
+	return s;
 }
 
 static void family_free(struct series_family *fam)
@@ -270,6 +294,18 @@ static char **repair_values(struct label *sorted, size_t count)
 	return copies;
 }
 
+struct series *series_find_sorted(const struct series_registry *reg, const char *name,
+				  const struct label *sorted, size_t label_count)
+{
+	uint64_t h = series_key_hash(name, sorted, label_count);
+
+	for (struct series *s = reg->buckets[h & (reg->bucket_count - 1)]; s != NULL;
+	     s = s->hash_next)
+		if (series_matches(s, h, name, sorted, label_count))
+			return s;
+	return NULL;
+}
+
 struct series *series_intern(struct series_registry *reg, const struct metric_desc *desc,
 			     const struct label *labels, size_t label_count)
 {
@@ -304,16 +340,10 @@ struct series *series_intern(struct series_registry *reg, const struct metric_de
 	if (fam == NULL)
 		goto out;
 
-	s = xcalloc(1, sizeof(*s));
+	s = series_alloc(sorted, label_count);
 	s->id = reg->next_id++;
 	s->family = fam;
 	s->hash = h;
-	s->label_count = label_count;
-	s->labels = xcalloc(label_count ? label_count : 1, sizeof(*s->labels));
-	for (size_t i = 0; i < label_count; i++) {
-		s->labels[i].name = xstrdup(sorted[i].name);
-		s->labels[i].value = xstrdup(sorted[i].value);
-	}
 	s->stale = true; /* until the first value */
 	s->hash_next = reg->buckets[at];
 	reg->buckets[at] = s;
@@ -405,7 +435,7 @@ struct series_family *series_registry_family(const struct series_registry *reg, 
 const char *series_label(const struct series *s, const char *name)
 {
 	for (size_t i = 0; i < s->label_count; i++) {
-		if (strcmp(s->labels[i].name, name) == 0)
+		if (label_name_equal(s->labels[i].name, name))
 			return s->labels[i].value;
 	}
 	return NULL;

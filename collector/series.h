@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum metric_type {
 	METRIC_GAUGE,
@@ -34,13 +35,20 @@ struct label {
 	const char *value;
 };
 
+/* strcmp(a, b) == 0, without the call when the first characters differ: label names are
+ * compared by the million in an evaluation, and most pairs differ at once. */
+static inline bool label_name_equal(const char *a, const char *b)
+{
+	return a[0] == b[0] && strcmp(a, b) == 0;
+}
+
 struct store_file;
 
 struct series {
 	uint64_t id;
 	struct series_family *family;
 	size_t family_pos;    /* index in family->series: registry use */
-	struct label *labels; /* owned copies, sorted by name */
+	struct label *labels; /* copies in the series' own block, sorted by name */
 	size_t label_count;
 	double value;
 	int64_t time_ms;          /* wall-clock time of the last value; 0 before the first */
@@ -77,6 +85,13 @@ struct series_registry;
 struct series_registry *series_registry_new(void);
 void series_registry_free(struct series_registry *reg);
 
+/*
+ * Looks up an existing series without creating one: the labels must be sorted by name and
+ * valid UTF-8 (an invalid value is stored repaired, so it is not found here). Returns NULL
+ * when there is none; series_intern() is the general way.
+ */
+struct series *series_find_sorted(const struct series_registry *reg, const char *name,
+				  const struct label *sorted, size_t label_count);
 /*
  * Returns the series for desc->name and the given labels (any order; copied), creating it
  * when new. Returns NULL when the name or a label name is not valid in the Prometheus

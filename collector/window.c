@@ -272,7 +272,7 @@ size_t window_memory_bytes(const struct window_store *ws)
 static bool name_passes(const struct expr_matcher *m, size_t count, const char *name)
 {
 	for (size_t i = 0; i < count; i++)
-		if (strcmp(m[i].name, "__name__") == 0 && !expr_matcher_matches(&m[i], name))
+		if (label_name_equal(m[i].name, "__name__") && !expr_matcher_matches(&m[i], name))
 			return false;
 	return true;
 }
@@ -287,7 +287,7 @@ static void select_family(struct window_store *ws, struct series_family *fam,
 	size_t candidate_count = fam->count;
 
 	for (size_t k = 0; k < count; k++)
-		if (strcmp(m[k].name, "__name__") != 0)
+		if (!label_name_equal(m[k].name, "__name__"))
 			label_m[label_count++] = &m[k];
 
 	/* The first equality matcher on a non-empty value narrows the scan to the series
