@@ -206,30 +206,36 @@ int dns_parse_server(const char *text, char *host, size_t host_size, unsigned *p
 	return 0;
 }
 
-static int parse_server(struct cfg_map *options, struct dns_state *st)
+int dns_server_option(struct cfg_map *options, const char *key, char **server, int *family)
 {
 	char *value = NULL;
 	char host[INET6_ADDRSTRLEN];
 	char quoted[CFG_QUOTE_SIZE];
 	unsigned port;
-	int got = cfg_get_string(options, "server", &value);
+	int got = cfg_get_string(options, key, &value);
 
 	if (got <= 0)
 		return got;
-	if (dns_parse_server(value, host, sizeof host, &port, &st->server_family) < 0) {
-		cfg_error(options, "server",
-			  "invalid server %s: expected an IP address with an optional port, "
+	if (dns_parse_server(value, host, sizeof host, &port, family) < 0) {
+		cfg_error(options, key,
+			  "invalid %s %s: expected an IP address with an optional port, "
 			  "such as 127.0.0.1, 127.0.0.1:5353 or [::1]:5353",
-			  cfg_quote(value, quoted, sizeof quoted));
+			  key, cfg_quote(value, quoted, sizeof quoted));
 		free(value);
 		return -1;
 	}
 	free(value);
-	if (st->server_family == AF_INET6)
-		st->server = xasprintf("[%s]:%u", host, port);
+	/* The form ares_set_servers_ports_csv() reads. */
+	if (*family == AF_INET6)
+		*server = xasprintf("[%s]:%u", host, port);
 	else
-		st->server = xasprintf("%s:%u", host, port);
-	return 0;
+		*server = xasprintf("%s:%u", host, port);
+	return 1;
+}
+
+static int parse_server(struct cfg_map *options, struct dns_state *st)
+{
+	return dns_server_option(options, "server", &st->server, &st->server_family) < 0 ? -1 : 0;
 }
 
 static int parse_transport(struct cfg_map *options, struct dns_state *st)

@@ -1,6 +1,6 @@
 /*
- * Pieces of the dns probe that are pure logic, exposed for its unit tests: reading the
- * `server` option and checking a section's records against the configured regular
+ * Pieces of the dns probe that are pure logic, exposed for its unit tests and for other
+ * probes that take a DNS server: reading the `server` option and checking a section's records against the configured regular
  * expressions.
  */
 #ifndef TOCSIN_DNS_H
@@ -8,6 +8,8 @@
 
 #include <regex.h>
 #include <stddef.h>
+
+struct cfg_map;
 
 /* The regular expressions of one validate_*_rrs option (POSIX extended, unanchored). */
 struct dns_validation {
@@ -25,6 +27,12 @@ struct dns_validation {
  * INET6_ADDRSTRLEN bytes), *port (53 when absent) and *family, or -1.
  */
 int dns_parse_server(const char *text, char *host, size_t host_size, unsigned *port, int *family);
+/*
+ * Reads option `key` of `options` as a DNS server (dns_parse_server()) into *server, in the
+ * "host:port" form c-ares takes ("[addr]:port" for IPv6). Returns 1, 0 when the option is
+ * absent, or -1 after reporting an error at the option.
+ */
+int dns_server_option(struct cfg_map *options, const char *key, char **server, int *family);
 
 /*
  * Checks the rendered records of one section. A record matching any fail_if_matches

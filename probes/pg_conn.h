@@ -3,9 +3,9 @@
  * PQconnectStartParams/PQconnectPoll, then one query at a time with PQsendQueryParams,
  * PQflush, PQconsumeInput, PQisBusy and PQgetResult. The socket from PQsocket is watched
  * on the loop and re-registered whenever libpq moves to another socket (next address,
- * SSL fallback). Nothing here blocks, with one exception: libpq resolves a host *name*
- * with getaddrinfo inside PQconnectStartParams. The probe passes hostaddr for IP
- * addresses to avoid that.
+ * SSL fallback). Nothing here blocks as long as the keywords carry hostaddr whenever
+ * host is a name: libpq would otherwise resolve the name with the blocking getaddrinfo
+ * inside PQconnectStartParams. The probe resolves names itself, with c-ares.
  *
  * Callbacks run from the loop, never from inside pg_conn_connect() or pg_conn_query();
  * a callback may start the next query or close the connection.

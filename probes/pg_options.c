@@ -15,6 +15,7 @@
 
 #include "collector/cfg.h"
 #include "collector/xalloc.h"
+#include "probes/dns.h"
 
 #define PASSWORD_MAX 1024
 
@@ -112,6 +113,7 @@ static int password_read(struct cfg_map *m, const char *path, char **out)
 static int host_parse(struct cfg_map *m, struct pg_options *opt)
 {
 	unsigned char addr[sizeof(struct in6_addr)];
+	char quoted[CFG_QUOTE_SIZE];
 	int got = cfg_get_string(m, "host", &opt->host);
 
 	if (got <= 0)
@@ -122,6 +124,14 @@ static int host_parse(struct cfg_map *m, struct pg_options *opt)
 			  "unix socket directory");
 		return -1;
 	}
+	/* libpq reads commas as a list of hosts, but the probe resolves and reports one host. */
+	if (strchr(opt->host, ',') != NULL) {
+		cfg_error(m, "host",
+			  "invalid host %s: a list of hosts is not supported. Give one host "
+			  "name, IP address or unix socket directory, and one probe per server",
+			  cfg_quote(opt->host, quoted, sizeof quoted));
+		return -1;
+	}
 	/*
 	 * An IP address goes to libpq as hostaddr as well, so PQconnectStartParams never
 	 * calls the blocking getaddrinfo for it.
@@ -129,6 +139,13 @@ static int host_parse(struct cfg_map *m, struct pg_options *opt)
 	if (inet_pton(AF_INET, opt->host, addr) == 1 || inet_pton(AF_INET6, opt->host, addr) == 1)
 		opt->hostaddr = xstrdup(opt->host);
 	return 0;
+}
+
+static int dns_server_parse(struct cfg_map *m, struct pg_options *opt)
+{
+	int family;
+
+	return dns_server_option(m, "dns_server", &opt->dns_server, &family) < 0 ? -1 : 0;
 }
 
 static int sslmode_parse(struct cfg_map *m, struct pg_options *opt)
@@ -404,6 +421,8 @@ static int strings_parse(struct cfg_map *m, struct pg_options *opt)
 
 	if (host_parse(m, opt) < 0)
 		rc = -1;
+	if (dns_server_parse(m, opt) < 0)
+		rc = -1;
 	if (cfg_get_int(m, "port", 1, 65535, &port) < 0)
 		rc = -1;
 	opt->port = xasprintf("%lld", (long long)port);
@@ -468,6 +487,7 @@ void pg_options_free(struct pg_options *opt)
 {
 	free(opt->host);
 	free(opt->hostaddr);
+	free(opt->dns_server);
 	free(opt->port);
 	free(opt->dbname);
 	free(opt->user);
@@ -483,8 +503,15 @@ void pg_options_free(struct pg_options *opt)
 	memset(opt, 0, sizeof *opt);
 }
 
-void pg_options_keywords(const struct pg_options *opt, const char **keywords, const char **values,
-			 char *options_buf, size_t options_size)
+bool pg_options_host_is_name(const struct pg_options *opt)
+{
+	/* libpq 15 takes a host starting with '/' or '@' as a unix socket (is_unixsock_path). */
+	return opt->host != NULL && opt->hostaddr == NULL && opt->host[0] != '/' &&
+	       opt->host[0] != '@';
+}
+
+void pg_options_keywords(const struct pg_options *opt, const char *hostaddr, const char **keywords,
+			 const char **values, char *options_buf, size_t options_size)
 {
 	size_t n = 0;
 
@@ -498,7 +525,7 @@ void pg_options_keywords(const struct pg_options *opt, const char **keywords, co
 	} while (0)
 
 	PG_KEYWORD_ADD("host", opt->host);
-	PG_KEYWORD_ADD("hostaddr", opt->hostaddr);
+	PG_KEYWORD_ADD("hostaddr", hostaddr != NULL ? hostaddr : opt->hostaddr);
 	PG_KEYWORD_ADD("port", opt->port);
 	PG_KEYWORD_ADD("dbname", opt->dbname);
 	PG_KEYWORD_ADD("user", opt->user);

@@ -42,9 +42,10 @@ struct pg_user_query {
 };
 
 struct pg_options {
-	char *host;     /* host name, IP address or unix socket directory; NULL: libpq default */
-	char *hostaddr; /* set when host is an IP address, so libpq never resolves it */
-	char *port;     /* decimal text, as libpq takes it */
+	char *host;       /* host name, IP address or unix socket directory; NULL: libpq default */
+	char *hostaddr;   /* set when host is an IP address, so libpq never resolves it */
+	char *dns_server; /* "ip:port" or "[ip6]:port" for c-ares; NULL: the system resolver */
+	char *port;       /* decimal text, as libpq takes it */
 	char *dbname;
 	char *user;
 	char *password; /* from password_file; wiped on free */
@@ -72,13 +73,21 @@ int pg_options_parse(struct cfg_map *options, struct pg_options *out);
 void pg_options_free(struct pg_options *opt);
 
 /*
+ * True when `host` is a name that the probe must resolve before connecting: not an IP
+ * address, not a unix socket directory ('/') or abstract socket ('@'), and not unset.
+ */
+bool pg_options_host_is_name(const struct pg_options *opt);
+
+/*
  * Fills parallel keyword/value arrays for PQconnectStartParams from `opt`, NULL-terminated.
- * `size` must be at least PG_OPTIONS_KEYWORDS_MAX. The strings stay owned by `opt`, except
- * the server options string written into `options_buf`.
+ * The arrays must hold PG_OPTIONS_KEYWORDS_MAX entries. `hostaddr` is the address the
+ * probe resolved `host` to, passed as libpq's hostaddr next to the unchanged host name;
+ * NULL uses opt->hostaddr. The strings stay owned by `opt` and the caller, except the
+ * server options string written into `options_buf`.
  */
 #define PG_OPTIONS_KEYWORDS_MAX 20
-void pg_options_keywords(const struct pg_options *opt, const char **keywords, const char **values,
-			 char *options_buf, size_t options_size);
+void pg_options_keywords(const struct pg_options *opt, const char *hostaddr, const char **keywords,
+			 const char **values, char *options_buf, size_t options_size);
 
 /* "host:port/dbname" (or the socket directory) for logs; never holds the password. */
 const char *pg_options_target(const struct pg_options *opt, char *buf, size_t size);

@@ -7,11 +7,17 @@
  * decide the run's status; any other query that fails is counted in
  * tocsin_pg_query_errors_total{query} and the run goes on.
  *
+ * A host name is resolved on the loop with c-ares at each new connection, and libpq gets
+ * the address as hostaddr next to the name, so it never calls the blocking getaddrinfo.
+ *
  * When the scheduler cancels a run (timeout), the connection is closed rather than
  * cancelled with PQcancel, which blocks on a new connection to the server. The server
  * ends the abandoned statement at statement_timeout at the latest, and the next run
  * reconnects.
  */
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +26,7 @@
 #include "collector/log.h"
 #include "collector/throttle.h"
 #include "collector/xalloc.h"
+#include "probes/cares_loop.h"
 #include "probes/pg_conn.h"
 #include "probes/pg_error.h"
 #include "probes/pg_options.h"
@@ -34,7 +41,10 @@ enum {
 
 struct pg_state {
 	struct pg_options opt;
-	struct pg_conn *conn; /* made at the first run, when the event base is known */
+	struct pg_conn *conn;        /* made at the first run, when the event base is known */
+	struct cares_loop *resolver; /* made at the first resolution, on the same base */
+	struct event *resolve_timer; /* connect_timeout of the resolution */
+	bool resolving;              /* a lookup of opt.host is in flight for st->run */
 	struct probe_run *run;
 	char ids[256];
 	char target[200]; /* host:port/dbname for log lines */
@@ -141,7 +151,8 @@ static void run_fail(struct pg_state *st, bool connection, const struct pg_error
 			 (unsigned long long)suppressed);
 	emit_common(st, false);
 	st->run = NULL;
-	if (strcmp(context, "connect") == 0 || error->status == PROBE_STATUS_CONNECTION_LOST)
+	if (strcmp(context, "connect") == 0 || strcmp(context, "resolve") == 0 ||
+	    error->status == PROBE_STATUS_CONNECTION_LOST)
 		probe_run_finish(run, error->status, "%s", error->reason);
 	else
 		probe_run_finish(run, error->status, "query %s: %s", context, error->reason);
@@ -294,14 +305,160 @@ static void on_connected(struct pg_conn *conn, const struct pg_error_class *erro
 	queries_start(st);
 }
 
-static void postgres_start(struct probe_run *run, void *state)
+/*
+ * Starts libpq's connection attempt. `hostaddr` is the address resolved for the host
+ * name, or NULL. Resolution and connection share connect_timeout from step_started_us.
+ */
+static void connect_start(struct pg_state *st, const char *hostaddr)
 {
-	struct pg_state *st = state;
 	const char *keywords[PG_OPTIONS_KEYWORDS_MAX];
 	const char *values[PG_OPTIONS_KEYWORDS_MAX];
+	uint64_t elapsed_ms = (probe_now_us() - st->step_started_us) / 1000;
+	uint64_t timeout_ms =
+	    st->opt.connect_timeout_ms > elapsed_ms ? st->opt.connect_timeout_ms - elapsed_ms : 1;
 	struct pg_error_class error;
 	char options[128];
 	char message[512];
+
+	pg_options_keywords(&st->opt, hostaddr, keywords, values, options, sizeof options);
+	if (pg_conn_connect(st->conn, keywords, values, timeout_ms, on_connected, st, &error,
+			    message, sizeof message) < 0)
+		run_fail(st, true, &error, "connect", message);
+}
+
+/*
+ * Writes the first address of `result` as text for libpq's hostaddr; -1 when there is
+ * none. Only that address is tried, in the order c-ares returns them. When it rejects the
+ * connection or does not respond, the run fails, and the next connection resolves again.
+ */
+static int address_text(const struct ares_addrinfo *result, char *buf, size_t size)
+{
+	const struct ares_addrinfo_node *node = result != NULL ? result->nodes : NULL;
+	const struct sockaddr_in6 *in6;
+	size_t length;
+
+	if (node == NULL)
+		return -1;
+	if (node->ai_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(void *)node->ai_addr;
+
+		return inet_ntop(AF_INET, &in->sin_addr, buf, (socklen_t)size) != NULL ? 0 : -1;
+	}
+	if (node->ai_family != AF_INET6)
+		return -1;
+	in6 = (const struct sockaddr_in6 *)(void *)node->ai_addr;
+	if (inet_ntop(AF_INET6, &in6->sin6_addr, buf, (socklen_t)size) == NULL)
+		return -1;
+	/* A link-local address needs its interface, which getaddrinfo reads as "%N" in hostaddr. */
+	length = strlen(buf);
+	if (in6->sin6_scope_id != 0 && (size_t)snprintf(buf + length, size - length, "%%%u",
+							in6->sin6_scope_id) >= size - length)
+		return -1;
+	return 0;
+}
+
+static void on_resolved(void *arg, int status, int timeouts, struct ares_addrinfo *result)
+{
+	struct pg_state *st = arg;
+	struct pg_error_class error = {PROBE_STATUS_RESOLVE_ERROR, "name not resolved"};
+	char address[INET6_ADDRSTRLEN + 16];
+	char message[512];
+	int found;
+
+	(void)timeouts;
+	if (!st->resolving) {
+		/* Cancelled: the resolve timer fired, the run was cancelled, or the probe freed. */
+		ares_freeaddrinfo(result);
+		return;
+	}
+	st->resolving = false;
+	evtimer_del(st->resolve_timer);
+	found = status == ARES_SUCCESS ? address_text(result, address, sizeof address) : -1;
+	ares_freeaddrinfo(result);
+	if (found < 0) {
+		snprintf(
+		    message, sizeof message, "could not resolve host name \"%s\": %s", st->opt.host,
+		    status != ARES_SUCCESS ? ares_strerror(status) : "no IPv4 or IPv6 address");
+		run_fail(st, true, &error, "resolve", message);
+		return;
+	}
+	/* The later steps name no phase. */
+	probe_run_set_phase(st->run, NULL);
+	connect_start(st, address);
+}
+
+static void on_resolve_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct pg_state *st = arg;
+	struct pg_error_class error = {PROBE_STATUS_TIMEOUT, "resolve timeout"};
+	char message[512];
+
+	(void)fd;
+	(void)what;
+	/* The lookup's callback runs inside cares_loop_cancel and finds `resolving` false. */
+	st->resolving = false;
+	cares_loop_cancel(st->resolver);
+	snprintf(message, sizeof message,
+		 "no address for host name \"%s\" within connect_timeout (%llu ms)", st->opt.host,
+		 (unsigned long long)st->opt.connect_timeout_ms);
+	run_fail(st, true, &error, "resolve", message);
+}
+
+/* Creates the c-ares channel at the first resolution. Returns -1 with `message` set. */
+static int resolver_ready(struct pg_state *st, char *message, size_t size)
+{
+	struct event_base *base = probe_run_base(st->run);
+	int status;
+
+	if (st->resolver != NULL)
+		return 0;
+	st->resolver = cares_loop_new(base, NULL, 0, &status);
+	if (st->resolver == NULL) {
+		snprintf(message, size, "could not create a resolver: %s", ares_strerror(status));
+		return -1;
+	}
+	if (st->opt.dns_server != NULL) {
+		status = ares_set_servers_ports_csv(cares_loop_channel(st->resolver),
+						    st->opt.dns_server);
+		if (status != ARES_SUCCESS) {
+			snprintf(message, size, "could not use dns_server %s: %s",
+				 st->opt.dns_server, ares_strerror(status));
+			cares_loop_free(st->resolver);
+			st->resolver = NULL;
+			return -1;
+		}
+	}
+	st->resolve_timer = evtimer_new(base, on_resolve_timeout, st);
+	if (st->resolve_timer == NULL)
+		log_fatal("postgres", "out of memory for libevent events");
+	return 0;
+}
+
+/* Resolves opt.host on the loop, then connects to the first address (on_resolved). */
+static void resolve_start(struct pg_state *st)
+{
+	struct pg_error_class error = {PROBE_STATUS_INTERNAL_ERROR, "resolver unavailable"};
+	uint64_t timeout_ms = st->opt.connect_timeout_ms;
+	struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
+	char message[256];
+
+	if (resolver_ready(st, message, sizeof message) < 0) {
+		run_fail(st, true, &error, "resolve", message);
+		return;
+	}
+	probe_run_set_phase(st->run, "resolve");
+	/*
+	 * c-ares may call on_resolved before cares_loop_getaddrinfo returns (an /etc/hosts
+	 * entry), so the state and the timer are set first.
+	 */
+	st->resolving = true;
+	evtimer_add(st->resolve_timer, &tv);
+	cares_loop_getaddrinfo(st->resolver, st->opt.host, AF_UNSPEC, on_resolved, st);
+}
+
+static void postgres_start(struct probe_run *run, void *state)
+{
+	struct pg_state *st = state;
 
 	st->run = run;
 	if (st->conn == NULL) {
@@ -314,17 +471,16 @@ static void postgres_start(struct probe_run *run, void *state)
 		queries_start(st);
 		return;
 	}
-
-	/*
-	 * NOTE: for a host name (not an IP address, not a socket directory) libpq calls the
-	 * blocking getaddrinfo inside PQconnectStartParams. Give an IP address where a slow
-	 * resolver must not stall the loop.
-	 */
-	pg_options_keywords(&st->opt, keywords, values, options, sizeof options);
 	st->step_started_us = probe_now_us();
-	if (pg_conn_connect(st->conn, keywords, values, st->opt.connect_timeout_ms, on_connected,
-			    st, &error, message, sizeof message) < 0)
-		run_fail(st, true, &error, "connect", message);
+	if (pg_options_host_is_name(&st->opt)) {
+		resolve_start(st);
+		return;
+	}
+	/*
+	 * NOTE: without `host`, libpq takes the host from PGHOST or a service file, and
+	 * resolves a name found there with the blocking getaddrinfo.
+	 */
+	connect_start(st, NULL);
 }
 
 /* Drops the connection: libpq's cancel request would block the loop on a new connection. */
@@ -333,6 +489,11 @@ static void postgres_cancel(struct probe_run *run, void *state)
 	struct pg_state *st = state;
 
 	(void)run;
+	if (st->resolving) {
+		st->resolving = false;
+		evtimer_del(st->resolve_timer);
+		cares_loop_cancel(st->resolver);
+	}
 	if (st->conn != NULL && st->run != NULL) {
 		/* The run is not finished yet, so its samples still count: pg_up is 0. */
 		emit_common(st, false);
@@ -347,6 +508,11 @@ static void postgres_free(void *state)
 
 	if (st == NULL)
 		return;
+	/* A pending lookup's callback runs inside cares_loop_free and must ignore it. */
+	st->resolving = false;
+	cares_loop_free(st->resolver);
+	if (st->resolve_timer != NULL)
+		event_free(st->resolve_timer);
 	pg_conn_free(st->conn);
 	pg_options_free(&st->opt);
 	free(st->query_errors);

@@ -1,6 +1,8 @@
 """End-to-end tests of the postgres probe against real PostgreSQL 15 servers that the
 tests start themselves (a primary and streaming standbys, see pgcluster.py): roles,
-replication lag, connection reuse, restart and reconnect, error classes, user queries."""
+replication lag, connection reuse, restart and reconnect, error classes, user queries, and
+host names resolved on the loop (DNS only through servers on 127.0.0.1 that the tests
+start)."""
 
 import os
 import re
@@ -10,6 +12,7 @@ import pytest
 
 import pgcluster
 from conftest import wait_for
+from test_dns import Dnsmasq, UdpResponder
 
 pytestmark = pytest.mark.skipif(pgcluster.missing_reason() is not None,
                                 reason=pgcluster.missing_reason() or "")
@@ -408,3 +411,90 @@ def test_new_connect_failure_reason_logged_at_once(daemon_factory, cluster, tmp_
         assert password not in d.log_text()
     finally:
         primary.psql(f"DROP ROLE IF EXISTS {role}")
+
+
+def hosts_file_maps_localhost():
+    """True when /etc/hosts maps localhost to 127.0.0.1, so c-ares needs no DNS for it."""
+    try:
+        with open("/etc/hosts") as f:
+            lines = [line.split("#", 1)[0].split() for line in f]
+    except OSError:
+        return False
+    return any(fields[:1] == ["127.0.0.1"] and "localhost" in fields[1:] for fields in lines)
+
+
+def dnsmasq_queries(dns, name):
+    """Lines of the dnsmasq log (written with --log-queries) that show a query for `name`."""
+    dns.log.flush()
+    with open(dns.log.name) as f:
+        return [line for line in f if "query[" in line and f" {name} " in line]
+
+
+def test_host_name_resolved_from_hosts_file(daemon_factory, cluster, tmp_path):
+    """host: localhost is resolved by c-ares from /etc/hosts, and libpq connects to that
+    address. The DNS server given has no record for localhost, so it could not have
+    resolved it."""
+    if not hosts_file_maps_localhost():
+        pytest.skip("/etc/hosts does not map localhost to 127.0.0.1")
+    dns = Dnsmasq(str(tmp_path))
+    try:
+        probe = probe_config("pg-byname", cluster.primary, cluster,
+                             extra=f"    dns_server: 127.0.0.1:{dns.port}\n")
+        d = daemon_factory(config(probe.replace("host: 127.0.0.1", "host: localhost")))
+        wait_for(lambda: value(d, "pg_up", probe="pg-byname") == 1, timeout=20,
+                 what="pg_up 1 for host localhost")
+        assert run_outcomes(d, "pg-byname")[-1][0] == "ok"
+        assert value(d, "tocsin_pg_connections_opened_total", probe="pg-byname") == 1
+        assert dnsmasq_queries(dns, "localhost") == []
+        client = cluster.primary.psql("SELECT host(client_addr) FROM pg_stat_activity "
+                                    "WHERE application_name = 'pg-byname'")
+        assert client == "127.0.0.1"
+    finally:
+        dns.stop()
+
+
+def test_unresolvable_host_name(daemon_factory, cluster, tmp_path):
+    """A name the DNS server has no record for fails with resolve_error, a silent DNS server
+    fails at connect_timeout in phase resolve, and neither delays a probe by address."""
+    dns = Dnsmasq(str(tmp_path))
+    silent = UdpResponder(None)
+    primary = cluster.primary
+    try:
+        d = daemon_factory(config(
+            probe_config("pg-nxdomain", primary, cluster,
+                         extra=f"    dns_server: 127.0.0.1:{dns.port}\n").replace(
+                "host: 127.0.0.1", "host: db.missing.example"),
+            probe_config("pg-silent", primary, cluster,
+                         extra=f"    dns_server: 127.0.0.1:{silent.port}\n"
+                               "    connect_timeout: 300ms\n").replace(
+                "host: 127.0.0.1", "host: db.silent.example"),
+            probe_config("pg-byaddress", primary, cluster)))
+        wait_for(lambda: len(run_outcomes(d, "pg-nxdomain")) >= 2
+                 and len(run_outcomes(d, "pg-silent")) >= 2, timeout=15,
+                 what="two runs of each unresolvable probe")
+
+        assert set(run_outcomes(d, "pg-nxdomain")) == {("resolve_error", "name not resolved")}
+        assert value(d, "tocsin_probe_last_failure_info", probe="pg-nxdomain",
+                     status="resolve_error", reason="name not resolved") == 1
+        assert value(d, "pg_up", probe="pg-nxdomain") == 0
+        assert dnsmasq_queries(dns, "db.missing.example"), "the query did not reach dnsmasq"
+        # The log quotes the message, so its own quotes appear escaped.
+        lines = log_lines(d, r'resolve failed: name not resolved: could not resolve host name '
+                             r'\"db.missing.example\": Domain name not found')
+        assert len(lines) == 1, d.log_text()
+
+        assert set(run_outcomes(d, "pg-silent")) == {("timeout", "resolve timeout")}
+        assert silent.queries >= 1
+        assert len(log_lines(d, r'resolve failed: resolve timeout: no address for host name '
+                                r'\"db.silent.example\" within connect_timeout (300 ms)')) == 1, \
+            d.log_text()
+
+        # The loop stayed free: the probe by address succeeded at every run meanwhile.
+        assert run_outcomes(d, "pg-byaddress")
+        assert {status for status, _ in run_outcomes(d, "pg-byaddress")} == {"ok"}
+        started = time.monotonic()
+        assert d.healthy()
+        assert time.monotonic() - started < 0.5
+    finally:
+        silent.stop()
+        dns.stop()

@@ -88,6 +88,59 @@ static void options_host_name_not_hostaddr(void **unused)
 	pg_options_free(&opt);
 }
 
+/* Which hosts the probe resolves itself before handing libpq the address as hostaddr. */
+static void options_host_is_name_cases(void **unused)
+{
+	static const struct {
+		const char *yaml;
+		bool name;
+	} cases[] = {
+	    {"host: db.example\n", true},
+	    {"host: localhost\n", true},
+	    {"host: 10.0.0.5\n", false},
+	    {"host: '::1'\n", false},
+	    {"host: /run/postgresql\n", false},
+	    {"host: '@pg'\n", false},
+	    {"port: 5433\n", false},
+	};
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct pg_options opt;
+		int rc;
+		char *errors = parse_options(cases[i].yaml, &opt, &rc);
+
+		assert_int_equal(rc, 0);
+		if (pg_options_host_is_name(&opt) != cases[i].name)
+			fail_msg("case %zu (%s): expected %s", i, cases[i].yaml,
+				 cases[i].name ? "a name" : "not a name");
+		free(errors);
+		pg_options_free(&opt);
+	}
+}
+
+static void options_dns_server_forms(void **unused)
+{
+	struct pg_options opt;
+	int rc;
+	char *errors = parse_options("host: db.example\ndns_server: 127.0.0.1\n", &opt, &rc);
+
+	(void)unused;
+	assert_int_equal(rc, 0);
+	assert_string_equal(opt.dns_server, "127.0.0.1:53");
+	free(errors);
+	pg_options_free(&opt);
+	errors = parse_options("dns_server: '[::1]:5353'\n", &opt, &rc);
+	assert_int_equal(rc, 0);
+	assert_string_equal(opt.dns_server, "[::1]:5353");
+	free(errors);
+	pg_options_free(&opt);
+	errors = parse_options("host: db.example\n", &opt, &rc);
+	assert_null(opt.dns_server);
+	free(errors);
+	pg_options_free(&opt);
+}
+
 /* Each invalid option and the part of the message that names the value and the fix. */
 static const struct {
 	const char *yaml;
@@ -97,6 +150,10 @@ static const struct {
     {"sslmode: strict\n", "invalid sslmode \"strict\": expected disable, allow, prefer"},
     {"sslrootcert: /nonexistent/ca.pem\n", "cannot read '/nonexistent/ca.pem'"},
     {"connect_timeout: 0s\n", "connect_timeout: must be greater than 0"},
+    {"host: a.example,b.example\n",
+     "invalid host \"a.example,b.example\": a list of hosts is not supported"},
+    {"dns_server: ns.example\n", "invalid dns_server \"ns.example\": expected an IP address"},
+    {"dns_server: 127.0.0.1:0\n", "invalid dns_server \"127.0.0.1:0\""},
     {"top_statements: 101\n", "top_statements:"},
     {"collect: [activity, bloat]\n", "unknown query group \"bloat\": expected activity"},
     {"password_file: /nonexistent/pw\n", "cannot open '/nonexistent/pw'"},
@@ -199,7 +256,7 @@ static void options_keywords_carry_settings(void **unused)
 
 	(void)unused;
 	assert_int_equal(rc, 0);
-	pg_options_keywords(&opt, keywords, values, buf, sizeof buf);
+	pg_options_keywords(&opt, NULL, keywords, values, buf, sizeof buf);
 	for (size_t i = 0; keywords[i] != NULL; i++) {
 		assert_true(i < PG_OPTIONS_KEYWORDS_MAX - 1);
 		assert_non_null(values[i]);
@@ -210,6 +267,39 @@ static void options_keywords_carry_settings(void **unused)
 		}
 	}
 	assert_true(saw_options);
+	free(errors);
+	pg_options_free(&opt);
+}
+
+/* Returns the value of `keyword` in NULL-terminated keyword/value arrays, or NULL. */
+static const char *keyword_value(const char *const *keywords, const char *const *values,
+				 const char *keyword)
+{
+	for (size_t i = 0; keywords[i] != NULL; i++) {
+		if (strcmp(keywords[i], keyword) == 0)
+			return values[i];
+	}
+	return NULL;
+}
+
+static void options_keywords_resolved_hostaddr(void **unused)
+{
+	const char *keywords[PG_OPTIONS_KEYWORDS_MAX];
+	const char *values[PG_OPTIONS_KEYWORDS_MAX];
+	char buf[128];
+	struct pg_options opt;
+	int rc;
+	char *errors = parse_options("host: db.example\nsslmode: verify-full\n", &opt, &rc);
+
+	(void)unused;
+	assert_int_equal(rc, 0);
+	/* The name stays the host (for verify-full and the server), the address is hostaddr. */
+	pg_options_keywords(&opt, "192.0.2.7", keywords, values, buf, sizeof buf);
+	assert_string_equal(keyword_value(keywords, values, "host"), "db.example");
+	assert_string_equal(keyword_value(keywords, values, "hostaddr"), "192.0.2.7");
+	pg_options_keywords(&opt, NULL, keywords, values, buf, sizeof buf);
+	assert_string_equal(keyword_value(keywords, values, "host"), "db.example");
+	assert_null(keyword_value(keywords, values, "hostaddr"));
 	free(errors);
 	pg_options_free(&opt);
 }
@@ -548,6 +638,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(options_defaults),
 	    cmocka_unit_test(options_host_name_not_hostaddr),
+	    cmocka_unit_test(options_host_is_name_cases),
+	    cmocka_unit_test(options_dns_server_forms),
+	    cmocka_unit_test(options_keywords_resolved_hostaddr),
 	    cmocka_unit_test(options_errors_name_value),
 	    cmocka_unit_test(options_password_file),
 	    cmocka_unit_test(options_keywords_carry_settings),

@@ -163,7 +163,7 @@ static void remove_keeps_family_positions(void **state)
 
 	(void)state;
 	for (int i = 0; i < 6; i++) {
-		char device[8];
+		char device[16];
 		struct label l = {"device", device};
 
 		snprintf(device, sizeof(device), "d%d", i);
