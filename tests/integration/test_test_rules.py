@@ -363,8 +363,18 @@ def test_promtool_agrees(tmp_path):
     assert report.count('expr: "job:requests:rate5m", time: 10m') == 1, report
 
 
+# The shipped test files. example.test.yml tests threshold rules and an SLO, which
+# promtool rejects, and service.test.yml tests Prometheus rules only.
+EXAMPLE_TEST = os.path.join(TOP, "etc", "rules", "example.test.yml")
+SERVICE_TEST = os.path.join(TOP, "etc", "examples", "rules", "service.test.yml")
+
+
 def test_example_rules_pass(tmp_path):
-    path = os.path.join(TOP, "etc", "rules", "example.test.yml")
-    proc = run_tocsind(path, cwd=tmp_path)
+    proc = run_tocsind(EXAMPLE_TEST, SERVICE_TEST, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.endswith("  SUCCESS\n\n"), proc.stdout
+    assert proc.stdout.count("  SUCCESS\n\n") == 2, proc.stdout
+
+
+def test_service_example_passes_promtool(tmp_path):
+    proc = run_promtool(SERVICE_TEST, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -480,6 +480,56 @@ static void slo_alert_fires_and_exports(void **state)
 	fixture_free(&f);
 }
 
+/*
+ * 10 requests per 30 s with the SLO of rules_slo (budget 1 %, page at 10x over 10m and
+ * 2m): every request fails from 330 s on, and the page fires at 360 s. Traffic then stops
+ * (the counters stand still): the 2m window has no events from 480 s on and the 10m
+ * window none from 960 s on, so the condition is unknown and the alert keeps firing. At
+ * 1290 s good requests return, the 2m window's burn rate is 0 and the alert resolves.
+ */
+static void slo_alert_survives_idle_windows(void **state)
+{
+	struct fixture f = {0};
+	struct series *req, *err;
+	double total = 0, errors = 0;
+
+	(void)state;
+	fixture_start(&f, rules_slo, false);
+	req = input(&f, &counter_req, "api");
+	err = input(&f, &counter_err, "api");
+	for (int64_t t = 0; t <= 1290; t += 30) {
+		/* Increases since the previous sample: 10 failed requests at 330 s and 360 s,
+		 * none from 390 s to 1260 s, and 10 good ones at 1290 s. */
+		if (t <= 360 || t >= 1290)
+			total += 10;
+		if (t >= 330 && t <= 360)
+			errors += 10;
+		window_append(f.ws, req, t * 1000, total);
+		window_append(f.ws, err, t * 1000, errors);
+		evaluator_eval_at(f.ev, t * 1000);
+		if (t < 360) {
+			assert_int_equal(f.seen.count, 0);
+		} else if (t < 1290) {
+			if (f.seen.count != 1)
+				fail_msg("%lld s: %zu transitions, expected 1", (long long)t,
+					 f.seen.count);
+			assert_true(series_value(&f, "ALERTS", "alertstate", "firing") == 1);
+		}
+		if (t >= 480 && t < 1290)
+			assert_true(
+			    isnan(series_value(&f, "tocsin_slo_burn_rate", "window", "2m")));
+		if (t >= 960 && t < 1290)
+			assert_true(
+			    isnan(series_value(&f, "tocsin_slo_burn_rate", "window", "10m")));
+	}
+	assert_string_equal(f.seen.text[0], "360 SLOErrorBudgetBurn inactive->firing page");
+	assert_int_equal(f.seen.count, 2);
+	assert_string_equal(f.seen.text[1], "1290 SLOErrorBudgetBurn firing->inactive page");
+	assert_true(isnan(series_value(&f, "ALERTS", "alertstate", "firing")));
+	assert_true(series_value(&f, "tocsin_slo_burn_rate", "window", "2m") == 0);
+	fixture_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -494,6 +544,7 @@ int main(void)
 	    cmocka_unit_test(evaluation_error_keeps_state_and_counts),
 	    cmocka_unit_test(skipped_turns_are_counted),
 	    cmocka_unit_test(slo_alert_fires_and_exports),
+	    cmocka_unit_test(slo_alert_survives_idle_windows),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -325,6 +325,91 @@ static void outage_pages_minute_61_to_74(void **state)
 	assert_near(value, 1 - 600 / 8.4, 1e-6);
 }
 
+/*
+ * The three slower pairs of the workbook's defaults, on an SLO with objective 99.9 %
+ * (budget 0.001) and a steady 1000 requests in every minute. A window of W minutes then
+ * contains 1000 W requests, and its burn rate exceeds a factor f exactly when it contains
+ * more than f * W errors (errors / (1000 W) / 0.001 > f).
+ *
+ *   pair            long window          short window
+ *   page 14.4x      1h:  > 864 errors     5m:  > 72 errors
+ *   page 6x         6h:  > 2160 errors    30m: > 180 errors
+ *   ticket 3x       1d:  > 4320 errors    2h:  > 360 errors
+ *   ticket 1x       3d:  > 4320 errors    6h:  > 360 errors
+ *
+ * The outage: 11 errors in each of minutes 1 .. 400 (1.1 % of requests, burn 11). An
+ * earlier incident, 11 errors in each of minutes -2000 .. -1901 (1100 errors), lies inside
+ * every 3d window below but outside every 1d window. No window count equals a threshold,
+ * so rounding in the burn rate cannot move a transition.
+ *
+ * With n error minutes of the outage in a window, minute k fires and clears as follows:
+ *   14.4x: the 5m window contains at most 5 * 11 = 55 errors, never above 72: never fires.
+ *   6x:    fires when 11 n > 2160 in 6h (n >= 197) with 11 n > 180 in 30m (n >= 17):
+ *          the 6h window contains n = k error minutes, so it fires at k = 197.
+ *          After minute 400 the 30m window contains n = 400 - k + 30, and 11 n > 180
+ *          up to k = 413 (n = 17), so it clears at k = 414, while the 6h window still contains
+ *          11 * 346 = 3806 errors.
+ *   3x:    fires when 11 n > 4320 in 1d (n >= 393), the 2h window being full: k = 393.
+ *          The 2h window contains n = 400 - k + 120 after minute 400; 11 n > 360 needs
+ *          n >= 33, up to k = 487: it clears at k = 488.
+ *   1x:    the 3d window contains 1100 + 11 k errors; 1100 + 11 k > 4320 needs k >= 293, and
+ *          the 6h window contains k >= 33 error minutes: fires at k = 293, a hundred minutes
+ *          before the 3x pair because the 3d window still counts the earlier incident.
+ *          The 6h window contains n = 400 - k + 360 after minute 400, n >= 33 up to k = 727:
+ *          it clears at k = 728, while the 3d window contains 1100 + 4400 = 5500 errors.
+ */
+static void slower_pairs_fire_and_clear(void **state)
+{
+	static const struct {
+		int64_t fires, clears; /* minutes; -1: never */
+	} expected[4] = {{-1, -1}, {197, 414}, {393, 488}, {293, 728}};
+	struct fixture *f = *state;
+	int64_t fired[4] = {-1, -1, -1, -1};
+	int64_t cleared[4] = {-1, -1, -1, -1};
+
+	config_init(&f->cfg, SLO_SLI_GOOD_TOTAL);
+	for (size_t i = 0; i < f->cfg.alert_count; i++)
+		free(f->cfg.alerts[i].severity);
+	free(f->cfg.alerts);
+	f->cfg.alert_count = slo_default_alerts(&f->cfg.alerts);
+	assert_int_equal(f->cfg.alert_count, 4);
+	f->st = slo_state_new(&f->cfg);
+
+	/* Three days of steady traffic before the outage, with the earlier incident. */
+	for (int64_t m = -3 * 24 * 60; m <= 0; m++)
+		slo_add_events(f->st, BASE_MINUTE + m, m >= -2000 && m <= -1901 ? 989 : 1000, 1000);
+
+	for (int64_t k = 0; k <= 800; k++) {
+		int64_t now = BASE_MS + k * MINUTE;
+
+		if (k > 0)
+			slo_add_events(f->st, BASE_MINUTE + k, k <= 400 ? 989 : 1000, 1000);
+		for (size_t p = 0; p < 4; p++) {
+			enum slo_condition c = slo_alert_condition(f->st, &f->cfg.alerts[p], now);
+
+			assert_int_not_equal(c, SLO_CONDITION_UNKNOWN);
+			if (c == SLO_CONDITION_TRUE && fired[p] < 0)
+				fired[p] = k;
+			if (c == SLO_CONDITION_FALSE && fired[p] >= 0 && cleared[p] < 0)
+				cleared[p] = k;
+			/* Each pair fires once and stays clear afterwards. */
+			if (c == SLO_CONDITION_TRUE && cleared[p] >= 0)
+				fail_msg("pair %zu fires again at minute %lld", p, (long long)k);
+		}
+	}
+	for (size_t p = 0; p < 4; p++) {
+		if (fired[p] != expected[p].fires || cleared[p] != expected[p].clears)
+			fail_msg(
+			    "pair %zu (%gx over %lld/%lld min): fired at minute %lld, cleared at "
+			    "%lld; expected %lld and %lld",
+			    p, f->cfg.alerts[p].factor,
+			    (long long)(f->cfg.alerts[p].long_ms / MINUTE),
+			    (long long)(f->cfg.alerts[p].short_ms / MINUTE), (long long)fired[p],
+			    (long long)cleared[p], (long long)expected[p].fires,
+			    (long long)expected[p].clears);
+	}
+}
+
 /* Ten minutes of traffic, then twenty with the counters standing still. */
 static void zero_traffic_is_no_data(void **state)
 {
@@ -706,6 +791,7 @@ int main(void)
 	    cmocka_unit_test(default_alerts_workbook),
 	    cmocka_unit_test_setup_teardown(workbook_case_idle_minutes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(outage_pages_minute_61_to_74, setup, teardown),
+	    cmocka_unit_test_setup_teardown(slower_pairs_fire_and_clear, setup, teardown),
 	    cmocka_unit_test_setup_teardown(zero_traffic_is_no_data, setup, teardown),
 	    cmocka_unit_test_setup_teardown(counter_reset_counts_new_value, setup, teardown),
 	    cmocka_unit_test_setup_teardown(vanished_series_is_no_reset, setup, teardown),
