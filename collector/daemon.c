@@ -450,6 +450,12 @@ static void start_alerter(struct daemon *d)
 	alerter_apply(d->al, d->cfg->alerting);
 }
 
+/* A probe's outcome changed: rules on probe health should see it now, not at their turn. */
+static void nudge_evaluator(void *arg)
+{
+	evaluator_nudge(arg);
+}
+
 static int daemon_start(struct daemon *d)
 {
 	struct store_options so = {
@@ -511,6 +517,7 @@ static int daemon_start(struct daemon *d)
 		evaluator_on_transition(d->ev, alerter_on_transition, d->al);
 	evaluator_apply(d->ev, d->next_rules, clock_wall_ms());
 	d->next_rules = NULL;
+	scheduler_on_outcome_change(d->sched, nudge_evaluator, d->ev);
 	d->http = http_server_new(d->base, d->cfg->listen_host, d->cfg->listen_port, d->reg,
 				  refresh_metrics, d);
 	if (d->http == NULL)

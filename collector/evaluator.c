@@ -49,6 +49,9 @@ static const struct metric_desc desc_missed = {
     "tocsin_rule_group_iterations_missed_total",
     "Evaluations of the group skipped because the previous one overran its interval.",
     METRIC_COUNTER};
+static const struct metric_desc desc_early = {
+    "tocsin_rule_group_early_evaluations_total",
+    "Evaluations of the group out of turn, after a probe's outcome changed.", METRIC_COUNTER};
 static const struct metric_desc desc_last = {"tocsin_rule_group_last_evaluation_timestamp_seconds",
 					     "Unix time of the group's last evaluation.",
 					     METRIC_GAUGE};
@@ -829,6 +832,8 @@ static void group_metrics(struct evaluator *ev, struct ev_group *g, int64_t now_
 		series_set(s, (double)g->failures, now_ms);
 	if ((s = ev_series_claim(ev, ev, &desc_missed, &l, 1, NULL)) != NULL)
 		series_set(s, (double)g->missed, now_ms);
+	if ((s = ev_series_claim(ev, ev, &desc_early, &l, 1, NULL)) != NULL)
+		series_set(s, (double)g->early, now_ms);
 	if ((s = ev_series_claim(ev, ev, &desc_last, &l, 1, NULL)) != NULL)
 		series_set(s, (double)now_ms / 1000.0, now_ms);
 }
@@ -840,6 +845,7 @@ static void group_metrics_drop(struct evaluator *ev, const char *name)
 	ev_series_drop(ev, ev, &desc_duration, &l, 1);
 	ev_series_drop(ev, ev, &desc_failures, &l, 1);
 	ev_series_drop(ev, ev, &desc_missed, &l, 1);
+	ev_series_drop(ev, ev, &desc_early, &l, 1);
 	ev_series_drop(ev, ev, &desc_last, &l, 1);
 }
 
@@ -966,6 +972,7 @@ static void group_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	now = ev_wall_ms();
+	g->nudge_pending = false;
 	evaluator_eval_group(ev, (size_t)(g - ev->groups), now);
 
 	/* Turns whose time passed during this evaluation (or while the loop was busy) are
@@ -981,6 +988,91 @@ static void group_timer(evutil_socket_t fd, short what, void *arg)
 		g->next_ms = next;
 	}
 	arm_timer(g, ev_wall_ms());
+}
+
+/* Series through which a rule sees a probe's runs succeed or fail. */
+static const char *const outcome_metrics[] = {"tocsin_probe_success", "tocsin_probe_up",
+					      "probe_success"};
+
+static bool group_reads_outcomes(const struct ev_group *g)
+{
+	for (size_t k = 0; k < g->rule_count; k++)
+		for (size_t m = 0; m < sizeof(outcome_metrics) / sizeof(*outcome_metrics); m++)
+			if (expr_may_select(g->rules[k].rule->expr, outcome_metrics[m]))
+				return true;
+	return false;
+}
+
+static void arm_nudge(struct evaluator *ev, int64_t at_ms, int64_t now_ms)
+{
+	int64_t delay = at_ms > now_ms ? at_ms - now_ms : 0;
+	struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
+
+	/* An earlier deadline wins; a later one never delays a pending run. */
+	if (evtimer_pending(ev->nudge_timer, NULL) && ev->nudge_at_ms <= at_ms)
+		return;
+	ev->nudge_at_ms = at_ms;
+	evtimer_add(ev->nudge_timer, &tv);
+}
+
+static int64_t nudge_spacing_ms(const struct ev_group *g)
+{
+	return g->interval_ms / 4 > EV_NUDGE_SPACING_MS ? g->interval_ms / 4 : EV_NUDGE_SPACING_MS;
+}
+
+/*
+ * Evaluates out of turn the groups whose rules read probe outcomes and saw one change. A
+ * group whose own turn comes first (or within EV_NUDGE_AHEAD_MS) waits for it; one that
+ * ran out of turn less than its spacing ago runs when the spacing has passed. The regular
+ * turns keep their slots.
+ */
+static void nudge_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct evaluator *ev = arg;
+	int64_t now = ev_wall_ms();
+	int64_t next = INT64_MAX;
+
+	(void)fd;
+	(void)what;
+	for (size_t k = 0; k < ev->group_count; k++) {
+		struct ev_group *g = &ev->groups[k];
+		int64_t allowed =
+		    g->last_nudge_ms != 0 ? g->last_nudge_ms + nudge_spacing_ms(g) : 0;
+
+		if (!g->nudge_pending)
+			continue;
+		if (g->next_ms - EV_NUDGE_AHEAD_MS <= (allowed > now ? allowed : now)) {
+			g->nudge_pending = false; /* the regular turn comes first */
+			continue;
+		}
+		if (allowed > now) {
+			next = allowed < next ? allowed : next;
+			continue;
+		}
+		g->nudge_pending = false;
+		g->last_nudge_ms = now;
+		g->early++;
+		evaluator_eval_group(ev, k, now);
+		now = ev_wall_ms();
+	}
+	if (next != INT64_MAX)
+		arm_nudge(ev, next, now);
+}
+
+void evaluator_nudge(struct evaluator *ev)
+{
+	bool any = false;
+	int64_t now = ev_wall_ms();
+
+	if (ev->nudge_timer == NULL)
+		return;
+	for (size_t k = 0; k < ev->group_count; k++)
+		if (ev->groups[k].reads_outcomes)
+			any = ev->groups[k].nudge_pending = true;
+	/* The short delay lets the other probes that finish in the same moment (one target
+	 * behind many probes) commit their samples first: one evaluation sees them all. */
+	if (any)
+		arm_nudge(ev, now + EV_NUDGE_DELAY_MS, now);
 }
 
 static void slo_timer(evutil_socket_t fd, short what, void *arg)
@@ -1033,8 +1125,10 @@ struct evaluator *evaluator_new(struct event_base *base, struct series_registry 
 	ev->ws = ws;
 	ev->db = db;
 	throttle_init(&ev->commit_log, THROTTLE_DEFAULT_INITIAL_MS, THROTTLE_DEFAULT_MAX_MS);
-	if (base != NULL)
+	if (base != NULL) {
 		ev->slo_timer = evtimer_new(base, slo_timer, ev);
+		ev->nudge_timer = evtimer_new(base, nudge_timer, ev);
+	}
 	return ev;
 }
 
@@ -1179,6 +1273,7 @@ void evaluator_apply(struct evaluator *ev, struct rule_set *set, int64_t now_ms)
 		g->rules = xcalloc(rg->rule_count ? rg->rule_count : 1, sizeof(*g->rules));
 		for (size_t j = 0; j < rg->rule_count; j++)
 			init_rule(ev, g, &g->rules[j], &rg->rules[j], old, old_count);
+		g->reads_outcomes = group_reads_outcomes(g);
 		if (ev->base != NULL) {
 			g->timer = evtimer_new(ev->base, group_timer, g);
 			g->next_ms = next_slot(g, now_ms);
@@ -1278,6 +1373,8 @@ void evaluator_stop(struct evaluator *ev)
 			evtimer_del(ev->groups[k].timer);
 	if (ev->slo_timer != NULL)
 		evtimer_del(ev->slo_timer);
+	if (ev->nudge_timer != NULL)
+		evtimer_del(ev->nudge_timer);
 }
 
 /* Removes every series the evaluator wrote (only the evaluator marks series rule_owned),
@@ -1320,6 +1417,8 @@ void evaluator_free(struct evaluator *ev)
 	rules_free(ev->set);
 	if (ev->slo_timer != NULL)
 		event_free(ev->slo_timer);
+	if (ev->nudge_timer != NULL)
+		event_free(ev->nudge_timer);
 	ev_labels_free(&ev->scratch);
 	ev_labels_free(&ev->base_labels);
 	ev_labels_free(&ev->id_labels);

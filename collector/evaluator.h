@@ -8,6 +8,7 @@
  * ALERTS_FOR_STATE{alertname,...} (the Unix time the instance became active),
  * tocsin_rule_evaluation_duration_seconds{rule_group}, tocsin_rule_evaluation_failures_total
  * {rule_group}, tocsin_rule_group_iterations_missed_total{rule_group},
+ * tocsin_rule_group_early_evaluations_total{rule_group},
  * tocsin_rule_group_last_evaluation_timestamp_seconds{rule_group}, and per SLO
  * tocsin_slo_objective_ratio, tocsin_slo_sli_ratio{window}, tocsin_slo_burn_rate{window},
  * tocsin_slo_error_budget_remaining_ratio.
@@ -15,7 +16,8 @@
  * Time: the daemon's evaluator runs on libevent timers and the wall clock; a virtual one
  * (base NULL) runs only when evaluator_eval_at() is called, for --test-rules, unit tests
  * and benchmarks. A group whose evaluation overruns its interval skips the turns it
- * missed and counts them.
+ * missed and counts them. A group whose rules read probe outcomes is also evaluated out of
+ * turn soon after an outcome changes (evaluator_nudge()).
  *
  * Persistence: with a state database, the instances of every alert rule are restored when
  * a rule set is applied (so pending timers resume at their original start and firing
@@ -74,6 +76,14 @@ void evaluator_set_restore_grace(struct evaluator *ev, int64_t grace_ms);
 /* Receives every transition after it is persisted; pointers valid during the call. */
 typedef void evaluator_transition_fn(void *arg, const struct statedb_transition *t);
 void evaluator_on_transition(struct evaluator *ev, evaluator_transition_fn *fn, void *arg);
+
+/*
+ * Tells the evaluator that a probe's outcome or health just changed. Groups with a rule
+ * that can read tocsin_probe_success, tocsin_probe_up or probe_success are evaluated
+ * about 20 ms later instead of at their next turn, so that an alert on a target
+ * going down does not wait up to a whole interval; each group at most once per interval.
+ */
+void evaluator_nudge(struct evaluator *ev);
 
 /* One alert instance as the API and --test-rules see it. */
 struct evaluator_alert {

@@ -16,6 +16,13 @@ struct event;
 
 /* How often SLOs read their SLI and check their burn-rate alerts. */
 #define EV_SLO_INTERVAL_MS 30000
+/* evaluator_nudge(): how long to wait for other probes' results, and how close a group's
+ * own turn must be for it to wait for that instead. */
+#define EV_NUDGE_DELAY_MS 20
+#define EV_NUDGE_AHEAD_MS 100
+/* Out-of-turn evaluations of one group are this far apart at least (or a quarter of its
+ * interval when longer), so that a flapping target costs a bounded amount of CPU. */
+#define EV_NUDGE_SPACING_MS 1000
 
 /* A growable label set; strings are borrowed or kept with ev_labels_keep(). */
 struct ev_labels {
@@ -92,7 +99,11 @@ struct ev_group {
 	size_t rule_count;
 	struct event *timer;
 	int64_t next_ms;
+	bool reads_outcomes;   /* a rule can select a probe's success or health series */
+	bool nudge_pending;    /* a probe's outcome changed since the last evaluation */
+	int64_t last_nudge_ms; /* last evaluation out of turn (evaluator_nudge()) */
 	uint64_t iterations, missed, failures;
+	uint64_t early; /* evaluations out of turn */
 	int64_t last_eval_ms;
 	double last_duration_s;
 };
@@ -129,6 +140,8 @@ struct evaluator {
 	size_t slo_count;
 	struct event *slo_timer;
 	int64_t slo_next_ms;
+	struct event *nudge_timer;
+	int64_t nudge_at_ms; /* when nudge_timer fires, while it is pending */
 	int64_t restore_grace_ms;
 	struct ev_labels external;
 	struct ev_labels scratch, base_labels, id_labels, ann_labels;

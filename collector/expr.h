@@ -154,6 +154,9 @@ bool expr_as_selector(const struct expr *e, struct expr_selector *out);
  */
 int64_t expr_history_ms(const struct expr *e);
 
+/* Whether a selector of the expression can match series of `metric` (by its name alone). */
+bool expr_may_select(const struct expr *e, const char *metric);
+
 /*
  * Renders the parsed expression in canonical form (the operands of every binary operator
  * in parentheses when they are binary operations themselves), which parses back to the

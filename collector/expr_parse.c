@@ -1146,3 +1146,25 @@ int64_t expr_history_ms(const struct expr *e)
 {
 	return node_history(e->root);
 }
+
+static bool node_may_select(const struct expr_node *n, const char *metric)
+{
+	if (n == NULL)
+		return false;
+	if (n->kind == EXPR_NODE_SELECTOR) {
+		for (size_t i = 0; i < n->matcher_count; i++)
+			if (strcmp(n->matchers[i].name, "__name__") == 0 &&
+			    !expr_matcher_matches(&n->matchers[i], metric))
+				return false;
+		return true;
+	}
+	for (size_t i = 0; i < n->arg_count; i++)
+		if (node_may_select(n->args[i], metric))
+			return true;
+	return node_may_select(n->lhs, metric) || node_may_select(n->rhs, metric);
+}
+
+bool expr_may_select(const struct expr *e, const char *metric)
+{
+	return node_may_select(e->root, metric);
+}

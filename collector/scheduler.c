@@ -84,6 +84,8 @@ struct scheduler {
 	uint64_t samples_total;
 	scheduler_report_fn *report;
 	void *report_arg;
+	scheduler_outcome_fn *on_outcome;
+	void *on_outcome_arg;
 	size_t once_pending;
 	struct sched_probe **retired; /* removed, waiting for their run's deferred commit */
 	size_t retired_count;
@@ -120,6 +122,12 @@ static const struct metric_desc desc_failure_info = {
 void scheduler_set_window(struct scheduler *sched, struct window_store *ws)
 {
 	sched->window = ws;
+}
+
+void scheduler_on_outcome_change(struct scheduler *sched, scheduler_outcome_fn *fn, void *arg)
+{
+	sched->on_outcome = fn;
+	sched->on_outcome_arg = arg;
 }
 
 struct scheduler *scheduler_new(struct event_base *base, struct series_registry *reg,
@@ -399,6 +407,9 @@ static void commit_run(evutil_socket_t fd, short what, void *arg)
 		for (size_t i = 0; i < probe_run_sample_count(run); i++)
 			commit_sample(p, probe_run_sample(run, i), wall_ms);
 		mark_stale(p, wall_ms);
+		if (sched->on_outcome != NULL &&
+		    ((p->runs == 1 ? !ok : ok != p->last_ok) || p->health.state != before))
+			sched->on_outcome(sched->on_outcome_arg);
 	}
 	p->last_ok = ok;
 

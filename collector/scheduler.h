@@ -29,6 +29,13 @@ struct scheduler;
 struct scheduler *scheduler_new(struct event_base *base, struct series_registry *reg,
 				struct store *store);
 
+/*
+ * Calls fn after a run's samples are committed when the run's outcome differs from the
+ * previous run's (a first run that fails counts), or the probe's health state changed.
+ */
+typedef void scheduler_outcome_fn(void *arg);
+void scheduler_on_outcome_change(struct scheduler *sched, scheduler_outcome_fn *fn, void *arg);
+
 /* Appends every committed sample to `ws` too, and a stale marker when a series stops. */
 struct window_store;
 void scheduler_set_window(struct scheduler *sched, struct window_store *ws);

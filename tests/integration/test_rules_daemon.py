@@ -214,3 +214,70 @@ def test_restored_alert_resolves_after_first_probe_runs(daemon_factory, tmp_path
         assert not alerts_line(d, "firing")
     finally:
         listener.stop()
+
+
+EARLY_RULES = """
+groups:
+  - name: slow
+    interval: 8s
+    rules:
+      - alert: TargetDown
+        expr: tocsin_probe_success{probe="svc"} == 0
+"""
+
+
+def group_value(d, name):
+    for line in d.metrics().splitlines():
+        if line.startswith(name + '{rule_group="slow"}'):
+            return float(line.split()[-1])
+    return None
+
+
+def test_probe_failure_evaluates_group_out_of_turn(daemon_factory, tmp_path):
+    """A group evaluated every 8 s raises an alert on a failed probe run at once, not at
+    its next turn: the changed outcome makes the evaluator run it out of turn. A second
+    change within the spacing (2 s for this interval) waits for the spacing, and still
+    comes before the group's own turn."""
+    listener = Listener()
+    rules_path = tmp_path / "rules.yml"
+    rules_path.write_text(EARLY_RULES)
+    d = daemon_factory(f"""
+rule_files: ["{rules_path}"]
+probes:
+  - name: svc
+    type: tcp
+    target: "127.0.0.1:{listener.port}"
+    interval: 1s
+    timeout: 500ms
+""")
+    early = "tocsin_rule_group_early_evaluations_total"
+    last = "tocsin_rule_group_last_evaluation_timestamp_seconds"
+    wait_for(lambda: group_value(d, early) is not None, timeout=15, what="the group's series")
+
+    # Wait for a regular turn (the last evaluation moves while the early count does not),
+    # so that the next one is 8 s away.
+    before = (group_value(d, early), group_value(d, last))
+    wait_for(lambda: group_value(d, last) != before[1] and group_value(d, early) == before[0],
+             timeout=20, interval=0.05, what="a regular turn of the group")
+    regular_at = group_value(d, last)
+    time.sleep(2.2)
+
+    stopped_at = time.time()
+    listener.stop()
+    fired = wait_for(lambda: [r for r in states(d, "TargetDown") if r[2] == "firing"],
+                     timeout=10, interval=0.05, what="TargetDown firing")
+    fired_at = fired[0][0] / 1000.0
+    assert fired_at - stopped_at < 1.5, f"fired {fired_at - stopped_at:.2f}s after the stop"
+    assert fired_at < regular_at + 7.9, "fired at the group's regular turn"
+    assert group_value(d, early) == before[0] + 1
+
+    # Back up right away: the out-of-turn evaluation waits for the 2 s spacing.
+    listener.start()
+    resolved = wait_for(lambda: [r for r in states(d, "TargetDown") if r[2] == "inactive"],
+                        timeout=10, interval=0.05, what="TargetDown resolved")
+    resolved_at = resolved[0][0] / 1000.0
+    assert 1.9 <= resolved_at - fired_at, f"resolved {resolved_at - fired_at:.2f}s after firing"
+    assert resolved_at < regular_at + 7.9, "resolved at the group's regular turn"
+    assert group_value(d, early) == before[0] + 2
+    d.stop()
+    listener.stop()

@@ -552,6 +552,37 @@ static void regex_groups_nested_deeper_rejected(void **state)
 	free(limit);
 }
 
+/* Which metric names a parsed expression can select, by name matchers alone. */
+static void may_select_by_metric_name(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *metric;
+		bool expected;
+	} cases[] = {
+	    {"tocsin_probe_success{probe=\"a\"} == 0", "tocsin_probe_success", true},
+	    {"tocsin_probe_success{probe=\"a\"} == 0", "probe_success", false},
+	    {"sum by (job) (rate(node_cpu_seconds_total[5m])) > on (job) up", "up", true},
+	    {"{__name__=~\"tocsin_probe_.*\"}", "tocsin_probe_up", true},
+	    {"{__name__!=\"tocsin_probe_up\", job=\"a\"}", "tocsin_probe_up", false},
+	    {"{job=\"a\"}", "anything", true},
+	    {"time() > bool 5", "tocsin_probe_up", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		char *error = NULL;
+		struct expr *e = expr_parse(cases[i].text, NULL, &error);
+
+		if (e == NULL)
+			fail_msg("%s: %s", cases[i].text, error);
+		if (expr_may_select(e, cases[i].metric) != cases[i].expected)
+			fail_msg("%s with %s: expected %d", cases[i].text, cases[i].metric,
+				 cases[i].expected);
+		expr_free(e);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -566,6 +597,7 @@ int main(void)
 	    cmocka_unit_test(nesting_deeper_than_limit_rejected),
 	    cmocka_unit_test(nesting_up_to_limit_accepted),
 	    cmocka_unit_test(regex_groups_nested_deeper_rejected),
+	    cmocka_unit_test(may_select_by_metric_name),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
