@@ -341,6 +341,9 @@ static uint64_t outbox_last_sequence(struct alerter *a, const char *receiver, co
 	return last;
 }
 
+static bool has_integration(struct alerter *a, const struct al_group *g,
+			    const struct receiver_type *type);
+
 static struct al_group *group_new(struct alerter *a, const struct route *r, char *key,
 				  struct label *labels, size_t label_count, int64_t first_ms,
 				  int64_t now_ms)
@@ -366,6 +369,11 @@ static struct al_group *group_new(struct alerter *a, const struct route *r, char
 		g->next_flush_ms = g->first_ms + (int64_t)r->group_wait_ms;
 	if (g->next_flush_ms < now_ms)
 		g->next_flush_ms = now_ms;
+	/* A group with a saved log is formed again after a restart or a reload, which lost its
+	 * re-send time. Re-send at once: Alertmanager resolves the group's alerts when their
+	 * endsAt passes without a re-send. */
+	if (g->flushed && has_integration(a, g, &receiver_alertmanager))
+		g->am_resend_ms = now_ms;
 	b = group_bucket(a, key);
 	g->hash_next = a->group_buckets[b];
 	a->group_buckets[b] = g;
@@ -652,6 +660,38 @@ static int64_t am_resend_delay(struct alerter *a, const struct al_group *g)
 	return best;
 }
 
+/* The maximum resolved_keep of the receiver's Alertmanager integrations, 0 if none. */
+static int64_t am_resolved_keep(struct alerter *a, const struct al_group *g)
+{
+	const struct alerting_receiver *rcv = al_receiver(a, g->route->receiver);
+	int64_t max_keep = 0;
+
+	for (size_t i = 0; rcv != NULL && i < rcv->integration_count; i++) {
+		struct am_forward_schedule s;
+
+		if (rcv->integrations[i].type != &receiver_alertmanager)
+			continue;
+		am_forward_schedule(rcv->integrations[i].state, &s);
+		if (s.resolved_keep_ms > max_keep)
+			max_keep = s.resolved_keep_ms;
+	}
+	return max_keep;
+}
+
+/*
+ * Tells whether the group's Alertmanager integrations still get resolved alert al again.
+ * A check drops every resolved alert except those it sent and those already kept, so an
+ * alert that resolved before the group's last notification (last_notify_ms) was sent.
+ * NOTE: a resolution that the intake applies only after a later notification passes too,
+ * so Alertmanager may get as resolved an alert that it never got as firing.
+ */
+static bool resolved_resent(const struct al_alert *al, int64_t last_notify_ms, int64_t keep_ms,
+			    int64_t now_ms)
+{
+	return !al->firing && keep_ms > 0 && al->ends_at_ms <= last_notify_ms &&
+	       now_ms < al->ends_at_ms + keep_ms;
+}
+
 struct flush_lists {
 	struct al_alert **send; /* firing (not suppressed) first, then resolved-notified */
 	size_t firing_count;
@@ -696,26 +736,83 @@ static void collect(struct alerter *a, struct al_group *g, int64_t now_ms, struc
 	}
 }
 
-/* Drops the group's resolved alerts; they were in this notification or never notified. */
-static void drop_resolved(struct alerter *a, struct al_group *g)
+static int compare_i64(const void *x, const void *y)
 {
+	int64_t a = *(const int64_t *)x;
+	int64_t b = *(const int64_t *)y;
+
+	return (a > b) - (a < b);
+}
+
+/*
+ * Drops the group's resolved alerts after its check at now_ms, except those that its
+ * Alertmanager integrations get again until resolved_keep has passed. These are the ones
+ * this check sent (`sent`, sent_count), and the ones that resolved_resent() accepts with
+ * the last notification before this check (previous_notify_ms). Of those, it keeps the
+ * AM_FORWARD_RESOLVED_KEEP_MAX that resolved last. Every other resolved alert was never
+ * notified, or was in this notification while the receiver has no Alertmanager.
+ */
+static void drop_resolved(struct alerter *a, struct al_group *g, struct al_alert *const *sent,
+			  size_t sent_count, int64_t previous_notify_ms, int64_t now_ms)
+{
+	int64_t keep_ms = am_resolved_keep(a, g);
+	uint64_t *sent_fps = xcalloc(sent_count + 1, sizeof(*sent_fps));
+	bool *resend = xcalloc(g->alert_count + 1, sizeof(*resend));
+	int64_t *ends = xcalloc(g->alert_count + 1, sizeof(*ends));
+	size_t candidates = 0;
+	int64_t cutoff = INT64_MIN;
+	size_t cutoff_ties = 0;
 	size_t kept = 0;
 
+	for (size_t i = 0; i < sent_count; i++)
+		sent_fps[i] = sent[i]->fp;
+	qsort(sent_fps, sent_count, sizeof(*sent_fps), compare_u64);
+	for (size_t i = 0; i < g->alert_count && keep_ms > 0; i++) {
+		const struct al_alert *al = g->alerts[i];
+
+		if (al->firing || now_ms >= al->ends_at_ms + keep_ms)
+			continue;
+		if (bsearch(&al->fp, sent_fps, sent_count, sizeof(*sent_fps), compare_u64) !=
+			NULL ||
+		    resolved_resent(al, previous_notify_ms, keep_ms, now_ms)) {
+			resend[i] = true;
+			ends[candidates++] = al->ends_at_ms;
+		}
+	}
+	/* Over the cap, keep the alerts that end after the cutoff, and as many of those that
+	 * end at it as fit. */
+	if (candidates > AM_FORWARD_RESOLVED_KEEP_MAX) {
+		size_t first = candidates - AM_FORWARD_RESOLVED_KEEP_MAX;
+
+		qsort(ends, candidates, sizeof(*ends), compare_i64);
+		cutoff = ends[first];
+		for (size_t i = first; i < candidates && ends[i] == cutoff; i++)
+			cutoff_ties++;
+	}
 	for (size_t i = 0; i < g->alert_count; i++) {
 		struct al_alert *al = g->alerts[i];
+		bool keep = al->firing || (resend[i] && al->ends_at_ms > cutoff);
 
-		if (al->firing)
+		if (!keep && resend[i] && al->ends_at_ms == cutoff && cutoff_ties > 0) {
+			cutoff_ties--;
+			keep = true;
+		}
+		if (keep)
 			g->alerts[kept++] = al;
 		else
 			al_alert_release(a, al);
 	}
 	g->alert_count = kept;
+	free(sent_fps);
+	free(resend);
+	free(ends);
 }
 
 /* Checks group g at now_ms. Returns -1 when a write failed; true when g was freed. */
 static int flush(struct alerter *a, struct al_group *g, int64_t now_ms, bool *freed)
 {
 	struct flush_lists l = {0};
+	int64_t previous_notify_ms = g->last_notify_ms;
 	bool send;
 	int rc = 0;
 
@@ -743,9 +840,8 @@ static int flush(struct alerter *a, struct al_group *g, int64_t now_ms, bool *fr
 			g->am_resend_ms = now_ms + am_resend_delay(a, g);
 	}
 	g->flushed = true;
+	drop_resolved(a, g, l.send + l.firing_count, l.resolved_count, previous_notify_ms, now_ms);
 	free(l.send);
-
-	drop_resolved(a, g);
 	if (g->alert_count == 0) {
 		if (group_delete_row(a, g) < 0)
 			rc = -1;
@@ -760,20 +856,30 @@ static int flush(struct alerter *a, struct al_group *g, int64_t now_ms, bool *fr
 	return rc;
 }
 
-/* Sends the group's firing alerts again to its Alertmanager integrations, which resolve
- * an alert on their own when it is not re-sent before its endsAt. */
+/*
+ * Sends the group's firing alerts again to its Alertmanager integrations, which resolve an
+ * alert on their own when it is not re-sent before its endsAt. Sends the resolved alerts
+ * that drop_resolved() kept too, with their original endsAt, as Prometheus does until
+ * resolved_keep has passed. Resolutions that the next check notifies are left to it.
+ */
 static int am_resend(struct alerter *a, struct al_group *g, int64_t now_ms)
 {
 	struct flush_lists l = {0};
+	int64_t keep_ms = am_resolved_keep(a, g);
+	size_t count;
 	int rc = 0;
 
 	g->am_resend_ms = now_ms + am_resend_delay(a, g);
 	if (route_muted(g->route, now_ms))
 		return 0;
 	collect(a, g, now_ms, &l);
-	if (l.firing_count > 0) {
+	count = l.firing_count;
+	for (size_t i = 0; i < g->alert_count; i++)
+		if (resolved_resent(g->alerts[i], g->last_notify_ms, keep_ms, now_ms))
+			l.send[count++] = g->alerts[i];
+	if (count > 0) {
 		g->sequence++;
-		if (enqueue(a, g, l.send, l.firing_count, &receiver_alertmanager, 0, now_ms) < 0 ||
+		if (enqueue(a, g, l.send, count, &receiver_alertmanager, 0, now_ms) < 0 ||
 		    group_put_row(a, g) < 0)
 			rc = -1;
 	}

@@ -22,6 +22,10 @@ extern const struct receiver_type receiver_alertmanager;
 
 #define AM_FORWARD_DEFAULT_RESEND_DELAY_MS  (60 * 1000)
 #define AM_FORWARD_DEFAULT_RESOLVED_KEEP_MS (15 * 60 * 1000)
+/* The maximum number of resolved alerts that one aggregation group keeps for re-sending.
+ * In a larger burst the ones that resolved first are dropped early, so that memory stays
+ * bounded when many alerts resolve within resolved_keep. */
+#define AM_FORWARD_RESOLVED_KEEP_MAX 1000
 
 /*
  * Builds the body of POST /api/v2/alerts: an array of {labels, annotations, startsAt,

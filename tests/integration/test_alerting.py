@@ -422,10 +422,27 @@ def test_exec_receiver_runs_remediation(daemon_factory, tmp_path, mailbox):
     hook.stop()
 
 
+def breaker_metrics(d, integration):
+    """The circuit breaker of receiver pager's integration (0: webhook, 1: email) in
+    /metrics: the states whose gauge is 1, and how often it opened (None when missing)."""
+    labels = f'integration="{integration}",receiver="pager"'
+    states = []
+    opened = None
+    for line in d.metrics().splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith(f"tocsin_receiver_circuit_breaker_state{{{labels},") and \
+                float(value) == 1:
+            states.append(name.split('state="')[1].split('"')[0])
+        elif name.startswith(f"tocsin_receiver_circuit_breaker_opened_total{{{labels},"):
+            opened = float(value)
+    return states, opened
+
+
 def test_outage_delivers_latest_state_last(daemon_factory, tmp_path, mailbox):
     """While the webhook is down, repeats and then the resolution queue up. When it comes
     back, the older notifications of the group are superseded: the receiver gets the
-    resolution last, not a stale "firing" after it, and no burst of repeats."""
+    resolution last, not a stale "firing" after it, and no burst of repeats. The webhook's
+    circuit breaker opens during the outage and closes after it, as /metrics shows."""
     hook = ScriptedServer()
     hook.script(*[status(503)] * 1000)
     d, svc, other = start_stack(daemon_factory, tmp_path, hook, mailbox, start=False)
@@ -437,6 +454,12 @@ def test_outage_delivers_latest_state_last(daemon_factory, tmp_path, mailbox):
     svc.stop()
     wait_for(lambda: len(transitions(d, "firing")) == 1, timeout=15, what="ServiceDown firing")
     time.sleep(4)  # repeats are written while every attempt fails
+    # Five failed attempts in a row open the webhook's breaker. While the webhook fails,
+    # the breaker is open, or half-open during a trial attempt.
+    wait_for(lambda: (breaker_metrics(d, 0)[1] or 0) >= 1, timeout=10,
+             what="the webhook's circuit breaker to open")
+    states, _ = breaker_metrics(d, 0)
+    assert states in (["open"], ["half_open"]), states
     svc.start()
     wait_for(lambda: transitions(d, "inactive"), timeout=15, what="ServiceDown resolved")
     time.sleep(1.5)
@@ -457,6 +480,11 @@ def test_outage_delivers_latest_state_last(daemon_factory, tmp_path, mailbox):
     finally:
         con.close()
     assert superseded >= 2
+    # The first delivery after the outage closes the breaker; the email's never opened.
+    states, opened = breaker_metrics(d, 0)
+    assert states == ["closed"], states
+    assert opened >= 1
+    assert breaker_metrics(d, 1) == (["closed"], 0)
     hook.stop()
 
 
