@@ -27,6 +27,12 @@ struct libvirt_device {
 	unsigned present; /* bit (1 << enum libvirt_counter) per counter the driver reported */
 };
 
+/* CPU time of one virtual CPU; has_time is false for a vCPU the driver gave no time for. */
+struct libvirt_vcpu {
+	bool has_time;
+	uint64_t time_ns;
+};
+
 /* One domain's figures; each has_* flag is true when the driver reported the field. */
 struct libvirt_domain_stats {
 	bool has_state;
@@ -35,6 +41,9 @@ struct libvirt_domain_stats {
 	uint64_t cpu_time_ns;
 	bool has_vcpus;
 	uint64_t vcpus;
+	bool has_vcpu_times;             /* at least one vcpu.N.time was reported */
+	struct libvirt_vcpu *vcpu_times; /* indexed by vCPU number */
+	size_t vcpu_time_count;
 	bool has_memory;
 	uint64_t memory_kib; /* current balloon size */
 	bool has_max_memory;
@@ -49,11 +58,14 @@ struct libvirt_domain_stats {
 
 /* Most devices of one kind read from a record or an XML description; more are ignored. */
 #define LIBVIRT_DEVICES_MAX 1024
+/* vCPU numbers from this one on are ignored, which bounds the array indexed by vCPU number. */
+#define LIBVIRT_VCPUS_MAX 4096
 
 /*
  * Fills `out` (zeroed first) from a bulk statistics record's typed parameters: state.state,
- * cpu.time, vcpu.current, balloon.current, balloon.maximum, block.* and net.*. Fields of
- * an unexpected type and device indexes of LIBVIRT_DEVICES_MAX or more are ignored.
+ * cpu.time, vcpu.current, vcpu.N.time, balloon.current, balloon.maximum, block.* and
+ * net.*. Fields of an unexpected type, device indexes of LIBVIRT_DEVICES_MAX or more and
+ * vCPU numbers of LIBVIRT_VCPUS_MAX or more are ignored.
  * Release with libvirt_domain_stats_clear().
  */
 void libvirt_stats_from_params(const virTypedParameter *params, int count,

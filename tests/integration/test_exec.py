@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from conftest import http_get, tocsind_path, wait_for
+from conftest import free_port, http_get, tocsind_path, wait_for
+from http_servers import RunningServer
 
 PLUGINS = "/usr/lib/nagios/plugins"
 
@@ -152,6 +153,69 @@ def test_debian_plugins_report_status_and_perfdata(daemon_factory, tcp_listener,
     assert re.search(r'probe=dummy_warning .*status=warning reason=\\"WARNING: degraded here',
                      log), log[-3000:]
     assert re.search(r'probe=dummy_critical .*status=critical reason=\\"CRITICAL: broken', log)
+
+
+@pytest.fixture
+def http_server():
+    server = RunningServer()
+    yield server
+    server.stop()
+
+
+def test_check_http_and_check_procs(daemon_factory, http_server):
+    check_http = need_plugin("check_http")
+    check_procs = need_plugin("check_procs")
+    refused_port = free_port()
+    probes = f"""
+  - name: http_ok
+    type: exec
+    command: [{check_http}, -H, 127.0.0.1, -p, "{http_server.port}", -u, /status/200]
+  - name: http_500
+    type: exec
+    command: [{check_http}, -H, 127.0.0.1, -p, "{http_server.port}", -u, /status/500]
+  - name: http_refused
+    type: exec
+    command: [{check_http}, -H, 127.0.0.1, -p, "{refused_port}"]
+  - name: procs_ok
+    type: exec
+    command: [{check_procs}, -c, "1:", -C, tocsind]
+  - name: procs_none
+    type: exec
+    command: [{check_procs}, -c, "1:", -C, no-such-command]
+"""
+    d = daemon_factory(config(probes))
+    names = ("http_ok", "http_500", "http_refused", "procs_ok", "procs_none")
+    text = wait_for(lambda: (m := d.metrics()) and all(
+        sample(m, "tocsin_exec_status", probe=p) is not None for p in names) and m,
+        timeout=20, what="exec samples")
+
+    assert sample(text, "tocsin_exec_status", probe="http_ok") == "0"
+    assert sample(text, "tocsin_probe_success", probe="http_ok") == "1"
+    assert float(sample(text, "tocsin_exec_perfdata", probe="http_ok", label="time",
+                        uom="seconds")) >= 0
+    # check_http counts the whole response: the headers and the 12-byte body.
+    assert float(sample(text, "tocsin_exec_perfdata", probe="http_ok", label="size",
+                        uom="bytes")) > 12
+    assert ("GET", "/status/200") in [(m, p) for m, p, _ in http_server.server.requests]
+
+    assert sample(text, "tocsin_exec_status", probe="http_500") == "2"
+    assert sample(text, "tocsin_probe_success", probe="http_500") == "0"
+    assert float(sample(text, "tocsin_exec_perfdata", probe="http_500", label="time",
+                        uom="seconds")) >= 0
+    assert sample(text, "tocsin_exec_status", probe="http_refused") == "2"
+
+    assert sample(text, "tocsin_exec_status", probe="procs_ok") == "0"
+    assert float(sample(text, "tocsin_exec_perfdata", probe="procs_ok", label="procs")) >= 1
+    assert sample(text, "tocsin_exec_perfdata_critical", probe="procs_ok", label="procs",
+                  bound="lower") == "1"
+    assert sample(text, "tocsin_exec_status", probe="procs_none") == "2"
+    assert sample(text, "tocsin_exec_perfdata", probe="procs_none", label="procs") == "0"
+
+    log = d.log_text()
+    assert re.search(r'probe=http_500 .*status=critical reason=\\"HTTP CRITICAL: HTTP/1.\d '
+                     r'500', log), log[-3000:]
+    assert re.search(r'probe=http_refused .*status=critical reason=\\"[^"]*'
+                     r'Connection refused', log), log[-3000:]
 
 
 def test_fixture_plugin_output(daemon_factory, tmp_path):

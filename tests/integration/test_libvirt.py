@@ -1,12 +1,19 @@
 """The libvirt probe against libvirt's in-process test driver: `test:///default` (one
 running domain "test") and node files with domains in chosen states, a URI with no
 listener, and a TCP server that accepts and never answers, so that runs time out
-while the worker thread is blocked in a libvirt call."""
+while the worker thread is blocked in a libvirt call.
+
+The test driver keeps its state inside the process that opened it, and a node file is
+read only when a connection opens. To stop or undefine a domain while tocsind runs, a
+hook (libvirt_hook.c) is preloaded into tocsind and changes test:///default, whose
+state every connection of the process shares, on the test's command."""
 
 import os
 import re
+import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -157,6 +164,10 @@ def test_default_domain_metrics(daemon_factory):
     assert value(d, "libvirt_domain_memory_stats_actual_balloon_bytes", **dom) == 2 * 2**30
     assert value(d, "libvirt_domain_info_maximum_memory_bytes", **dom) == 8 * 2**30
     assert value(d, "libvirt_domain_info_cpu_time_seconds_total", **dom) > 0
+    vcpu_times = {labels["vcpu"]: v
+                  for labels, v in samples(d, "libvirt_domain_vcpu_time_seconds_total", **dom)}
+    assert sorted(vcpu_times) == ["0", "1"]
+    assert all(v > 0 for v in vcpu_times.values()), vcpu_times
 
     block = {**dom, "target_device": "vda"}
     interface = {**dom, "target_device": "testnet0"}
@@ -178,10 +189,15 @@ def test_default_domain_metrics(daemon_factory):
     wait_for(lambda: len(run_outcomes(d, "lv")) >= runs + 2, timeout=10, what="two more runs")
     for name, labels in counters:
         assert value(d, name, **labels) >= first[name], name
+    for vcpu, first_time in vcpu_times.items():
+        assert value(d, "libvirt_domain_vcpu_time_seconds_total", vcpu=vcpu,
+                     **dom) >= first_time, vcpu
     assert {s for s, _ in run_outcomes(d, "lv")} == {"ok"}
-    types = [line for line in d.metrics().splitlines()
-             if line.startswith("# TYPE libvirt_domain_info_cpu_time_seconds_total ")]
-    assert types == ["# TYPE libvirt_domain_info_cpu_time_seconds_total counter"]
+    for counter in ("libvirt_domain_info_cpu_time_seconds_total",
+                    "libvirt_domain_vcpu_time_seconds_total"):
+        types = [line for line in d.metrics().splitlines()
+                 if line.startswith(f"# TYPE {counter} ")]
+        assert types == [f"# TYPE {counter} counter"]
 
 
 def test_stopped_domain_reported_with_state(daemon_factory, node_uri):
@@ -201,6 +217,77 @@ def test_stopped_domain_reported_with_state(daemon_factory, node_uri):
                  domain="vm-run", target_device="vdb") is not None
     assert value(d, "libvirt_domain_interface_stats_receive_bytes_total", probe="lv",
                  domain="vm-run", target_device="tap1") is not None
+
+
+@pytest.fixture
+def libvirt_hook(tmp_path):
+    """Builds libvirt_hook.c; returns (shared object, directory for its command files)."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler to build the libvirt test hook (Debian package gcc)")
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libvirt_hook.c")
+    library = tmp_path / "libvirt_hook.so"
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(library), source, "-lvirt",
+                    "-lpthread"], check=True, timeout=60)
+    commands = tmp_path / "hook"
+    commands.mkdir()
+    return library, commands
+
+
+def preload_env(library, commands):
+    """LD_PRELOAD for tocsind; a sanitizer build needs its runtime first in the list."""
+    daemon = os.environ.get("TOCSIND", "")
+    preload = [str(library)]
+    if daemon:
+        ldd = subprocess.run(["ldd", daemon], capture_output=True, text=True, timeout=10)
+        preload = [line.split("=>")[1].split()[0] for line in ldd.stdout.splitlines()
+                   if "libasan.so" in line and "=>" in line] + preload
+    return {"LD_PRELOAD": " ".join(preload), "TOCSIN_TEST_LIBVIRT_HOOK_DIR": str(commands)}
+
+
+def hook_command(commands, number, text):
+    """Has the preloaded hook run one command and waits until it reports success."""
+    (commands / f"{number}.tmp").write_text(text + "\n")
+    os.rename(commands / f"{number}.tmp", commands / f"{number}.cmd")
+    done = commands / f"{number}.done"
+    wait_for(done.exists, timeout=5, what=f"the hook running '{text}'")
+    assert done.read_text().strip() == "ok", done.read_text()
+
+
+def test_domain_stops_then_disappears(daemon_factory, libvirt_hook):
+    """The hook changes test:///default inside tocsind while the probe's connection stays
+    open: a stopped domain is reported as shut off, an undefined one as gone."""
+    d = daemon_factory(config(probe("lv", "test:///default")), start=False)
+    d.env.update(preload_env(*libvirt_hook))
+    d.start()
+    dom = {"probe": "lv", "domain": "test"}
+    wait_for(lambda: value(d, "libvirt_domain_up", **dom) == 1, timeout=15,
+             what="domain test up")
+    assert samples(d, "libvirt_domain_vcpu_time_seconds_total", **dom)
+    _, commands = libvirt_hook
+
+    hook_command(commands, 1, "destroy test")
+    wait_for(lambda: value(d, "libvirt_domain_info_state", **dom) == 5, timeout=10,
+             what="domain test shut off (state 5)")
+    assert value(d, "libvirt_domain_up", **dom) == 0
+    assert value(d, "libvirt_up", probe="lv") == 1
+    # A shut-off domain has no vCPU threads, so no vCPU times.
+    assert samples(d, "libvirt_domain_vcpu_time_seconds_total", **dom) == []
+
+    hook_command(commands, 2, "undefine test")
+    gone_notice = "domain test is no longer defined; its series stop"
+    wait_for(lambda: gone_notice in d.log_text(), timeout=10, what="the domain-gone notice")
+    lines = [line for line in d.log_text().splitlines() if gone_notice in line]
+    assert len(lines) == 1, lines
+    assert "level=notice" in lines[0], lines
+    wait_for(lambda: value(d, "libvirt_domain_info_state", **dom) is None, timeout=10,
+             what="the state series of domain test gone")
+    assert samples(d, "libvirt_domain_info_memory_usage_bytes", **dom) == []
+    assert value(d, "libvirt_up", probe="lv") == 1
+    runs = len(run_outcomes(d, "lv"))
+    wait_for(lambda: len(run_outcomes(d, "lv")) >= runs + 1, timeout=10, what="one more run")
+    assert {s for s, _ in run_outcomes(d, "lv")} == {"ok"}
+    assert d.stop() == 0
 
 
 def test_domain_filter(daemon_factory, node_uri):

@@ -167,6 +167,38 @@ static void record_domain_fields(void **unused)
 	libvirt_domain_stats_clear(&s);
 }
 
+static void record_vcpu_times(void **unused)
+{
+	char vcpu_number_field[VIR_TYPED_PARAM_FIELD_LENGTH];
+	/* vCPU 1 is offline (no time), one time has the wrong type, other fields are ignored. */
+	virTypedParameter params[] = {
+	    param_uint("vcpu.current", 3), param_uint("vcpu.maximum", 4),
+	    param_int("vcpu.0.state", 1),  param_ull("vcpu.0.time", 1500000000ull),
+	    param_ull("vcpu.0.wait", 7),   param_ull("vcpu.2.time", 42),
+	    param_int("vcpu.1.state", 0),  param_string("vcpu.3.time", NULL),
+	    param_ull("vcpu.x.time", 1),   param_ull("vcpu.0.timex", 1),
+	    param_ull("vcpu.0", 1),        param_ull("vcpu.4096.time", 1),
+	};
+	struct libvirt_domain_stats s;
+
+	(void)unused;
+	snprintf(vcpu_number_field, sizeof vcpu_number_field, "vcpu.%d.time", LIBVIRT_VCPUS_MAX);
+	params[11] = param_ull(vcpu_number_field, 1);
+	libvirt_stats_from_params(params, sizeof params / sizeof params[0], &s);
+	assert_true(s.has_vcpus);
+	assert_int_equal(s.vcpus, 3);
+	assert_true(s.has_vcpu_times);
+	assert_int_equal(s.vcpu_time_count, 3);
+	assert_true(s.vcpu_times[0].has_time);
+	assert_int_equal(s.vcpu_times[0].time_ns, 1500000000ull);
+	assert_false(s.vcpu_times[1].has_time);
+	assert_true(s.vcpu_times[2].has_time);
+	assert_int_equal(s.vcpu_times[2].time_ns, 42);
+	libvirt_domain_stats_clear(&s);
+	assert_null(s.vcpu_times);
+	assert_int_equal(s.vcpu_time_count, 0);
+}
+
 static void record_state_only(void **unused)
 {
 	virTypedParameter params[] = {param_int("state.state", 1), param_int("state.reason", 0)};
@@ -177,6 +209,7 @@ static void record_state_only(void **unused)
 	assert_true(s.has_state);
 	assert_false(s.has_cpu_time);
 	assert_false(s.has_vcpus);
+	assert_false(s.has_vcpu_times);
 	assert_false(s.has_memory);
 	assert_false(s.has_max_memory);
 	libvirt_domain_stats_clear(&s);
@@ -324,10 +357,15 @@ static void xml_without_devices(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(options_valid),        cmocka_unit_test(options_errors_name_value),
-	    cmocka_unit_test(record_domain_fields), cmocka_unit_test(record_state_only),
-	    cmocka_unit_test(record_devices),       cmocka_unit_test(record_device_index_bounds),
-	    cmocka_unit_test(xml_disk_targets),     cmocka_unit_test(xml_interface_targets),
+	    cmocka_unit_test(options_valid),
+	    cmocka_unit_test(options_errors_name_value),
+	    cmocka_unit_test(record_domain_fields),
+	    cmocka_unit_test(record_state_only),
+	    cmocka_unit_test(record_vcpu_times),
+	    cmocka_unit_test(record_devices),
+	    cmocka_unit_test(record_device_index_bounds),
+	    cmocka_unit_test(xml_disk_targets),
+	    cmocka_unit_test(xml_interface_targets),
 	    cmocka_unit_test(xml_without_devices),
 	};
 
