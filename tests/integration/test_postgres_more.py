@@ -10,7 +10,10 @@ under a second, where pg_basebackup and a second server take several."""
 
 import os
 import pwd
+import socket
+import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -178,3 +181,103 @@ def test_database_counters_move(daemon_factory, tls_cluster):
     exposition = d.metrics().splitlines()
     for name in counters:
         assert f"# TYPE {name} counter" in exposition, name
+
+
+class StartingUpServer:
+    """A TCP server on 127.0.0.1 that answers every PostgreSQL connection the way a server
+    does while it starts: it declines TLS and GSSAPI encryption, reads the startup
+    message and replies with FATAL 57P03 "the database system is starting up". A real
+    server is in that state for a moment during a restart, too briefly to test against."""
+
+    SSL_REQUEST = 80877103
+    GSSENC_REQUEST = 80877104
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.running = True
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            try:
+                self.answer(conn)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    @staticmethod
+    def read_exact(conn, n):
+        data = b""
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            if not chunk:
+                raise OSError("peer closed")
+            data += chunk
+        return data
+
+    def answer(self, conn):
+        conn.settimeout(5)
+        for _ in range(3):  # at most an encryption request or two, then the startup
+            length, code = struct.unpack("!ii", self.read_exact(conn, 8))
+            self.read_exact(conn, length - 8)
+            if code not in (self.SSL_REQUEST, self.GSSENC_REQUEST):
+                break
+            conn.sendall(b"N")
+        fields = b"".join(tag + text.encode() + b"\0" for tag, text in (
+            (b"S", "FATAL"), (b"V", "FATAL"), (b"C", "57P03"),
+            (b"M", "the database system is starting up")))
+        body = fields + b"\0"
+        conn.sendall(b"E" + struct.pack("!i", len(body) + 4) + body)
+
+    def stop(self):
+        self.running = False
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+def test_server_starting_up_reason(daemon_factory, tmp_path):
+    """A server that is starting (FATAL 57P03) is reported with its own reason, "server
+    starting up", and asked again at the next run only: no tight retry loop."""
+    server = StartingUpServer()
+    password = tmp_path / "password"
+    password.write_text("unused\n")
+    os.chmod(password, 0o600)
+    d = daemon_factory(f"""
+retention: [1s:1h]
+probes:
+  - name: pg-starting
+    type: postgres
+    interval: 1s
+    timeout: 900ms
+    host: 127.0.0.1
+    port: {server.port}
+    user: tocsin_probe
+    password_file: {password}
+""")
+    try:
+        info = wait_for(lambda: samples(d, "tocsin_probe_last_failure_info", probe="pg-starting"),
+                        timeout=15, what="the failure info of the starting server")
+        labels = info[0][0]
+        assert labels["reason"] == "server starting up", labels
+        assert labels["status"] == "unavailable", labels
+        assert value(d, "pg_up", probe="pg-starting") == 0
+        time.sleep(3)
+        runs = value(d, "tocsin_probe_runs_total", probe="pg-starting")
+        # One connection per run (libpq may retry once without TLS), never a loop.
+        assert server.connections <= 2 * (runs + 1), (server.connections, runs)
+    finally:
+        d.stop()
+        server.stop()
