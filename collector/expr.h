@@ -84,6 +84,9 @@ struct expr_series {
 	const struct label *labels; /* sorted by name, without "__name__" */
 	size_t label_count;
 	const void *handle; /* the source's own reference, passed back to read() */
+	/* Optional: the labels with "__name__" at its sorted place (label_count + 1 of them),
+	 * valid as long as the others; NULL makes the engine build them. */
+	const struct label *named_labels;
 };
 
 typedef void (*expr_series_fn)(void *arg, const struct expr_series *series);

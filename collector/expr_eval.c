@@ -262,6 +262,11 @@ struct select_state {
 /* The series' labels with "__name__" merged in at its sorted place. */
 static struct expr_labels series_labels(struct expr_eval_ctx *ctx, const struct expr_series *s)
 {
+	/* The source's copy is shared, not duplicated: nothing writes to the labels of a
+	 * value, every operation that changes a label set makes a new one in the arena. */
+	if (s->named_labels != NULL)
+		return (struct expr_labels){(struct label *)s->named_labels, s->label_count + 1};
+
 	struct expr_labels l = {
 	    expr_arena_alloc(ctx->arena, (s->label_count + 1) * sizeof(struct label)), 0};
 	bool placed = false;

@@ -44,20 +44,25 @@ static void series_free(struct series *s)
 /*
  * Allocates a series with copies of `sorted` in the same block, right behind the struct:
  * one malloc and one free per series, and label matching reads the lines next to the
- * series instead of two scattered strings per label.
+ * series instead of two scattered strings per label. The block also holds the labels with
+ * "__name__" (value `name`, the family's) at its sorted place, which expressions read for
+ * every series they select.
  */
-static struct series *series_alloc(const struct label *sorted, size_t count)
+static struct series *series_alloc(const char *name, const struct label *sorted, size_t count)
 {
-	size_t size = sizeof(struct series) + count * sizeof(struct label);
+	size_t size = sizeof(struct series) + (2 * count + 1) * sizeof(struct label);
 	struct series *s;
+	struct label *named;
 	char *text;
+	size_t k = 0;
 
 	for (size_t i = 0; i < count; i++)
 		size += strlen(sorted[i].name) + strlen(sorted[i].value) + 2;
 	s = xcalloc(1, size);
 	s->labels = (struct label *)(s + 1);
 	s->label_count = count;
-	text = (char *)(s->labels + count);
+	named = s->labels + count;
+	text = (char *)(named + count + 1);
 	for (size_t i = 0; i < count; i++) {
 		size_t n = strlen(sorted[i].name) + 1;
 		size_t v = strlen(sorted[i].value) + 1;
@@ -66,6 +71,14 @@ static struct series *series_alloc(const struct label *sorted, size_t count)
 		s->labels[i].value = memcpy(text + n, sorted[i].value, v);
 		text += n + v;
 	}
+	for (size_t i = 0; i < count; i++) {
+		if (k == i && strcmp(s->labels[i].name, "__name__") > 0)
+			named[k++] = (struct label){"__name__", name};
+		named[k++] = s->labels[i];
+	}
+	if (k == count)
+		named[k++] = (struct label){"__name__", name};
+	s->named_labels = named;
 	return s;
 }
 
@@ -340,7 +353,7 @@ struct series *series_intern(struct series_registry *reg, const struct metric_de
 	if (fam == NULL)
 		goto out;
 
-	s = series_alloc(sorted, label_count);
+	s = series_alloc(fam->name, sorted, label_count);
 	s->id = reg->next_id++;
 	s->family = fam;
 	s->hash = h;

@@ -49,6 +49,9 @@ struct series {
 	struct series_family *family;
 	size_t family_pos;    /* index in family->series: registry use */
 	struct label *labels; /* copies in the series' own block, sorted by name */
+	/* The same with "__name__" (the family's name) at its sorted place: label_count + 1
+	 * entries, read-only. */
+	const struct label *named_labels;
 	size_t label_count;
 	double value;
 	int64_t time_ms;          /* wall-clock time of the last value; 0 before the first */

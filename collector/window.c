@@ -315,7 +315,7 @@ static void select_family(struct window_store *ws, struct series_family *fam,
 		w = window_of(ws, s);
 		if (w == NULL || w->count == 0)
 			continue;
-		es = (struct expr_series){fam->name, s->labels, s->label_count, w};
+		es = (struct expr_series){fam->name, s->labels, s->label_count, w, s->named_labels};
 		fn(arg, &es);
 	}
 	free(label_m);

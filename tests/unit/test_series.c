@@ -154,6 +154,24 @@ static void remove_drops_empty_family(void **state)
 	series_registry_free(reg);
 }
 
+/* The labels with "__name__" sit in the series' block, "__name__" at its sorted place. */
+static void named_labels_sorted_with_name(void **state)
+{
+	struct label l[] = {{"b", "2"}, {"A", "1"}, {"_a", "3"}};
+	struct series_registry *reg = series_registry_new();
+	struct series *s = series_intern(reg, &load1, l, 3);
+	struct series *bare = series_intern(reg, &load1, NULL, 0);
+	const char *names[] = {"A", "__name__", "_a", "b"};
+
+	(void)state;
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(s->named_labels[i].name, names[i]);
+	assert_string_equal(s->named_labels[1].value, "node_load1");
+	assert_string_equal(s->named_labels[3].value, "2");
+	assert_string_equal(bare->named_labels[0].name, "__name__");
+	series_registry_free(reg);
+}
+
 /* Removal moves the family's last series into the gap; every position stays right. */
 static void remove_keeps_family_positions(void **state)
 {
@@ -267,6 +285,7 @@ int main(void)
 	    cmocka_unit_test(invalid_utf8_values_repaired),
 	    cmocka_unit_test(type_conflict_rejected),
 	    cmocka_unit_test(remove_drops_empty_family),
+	    cmocka_unit_test(named_labels_sorted_with_name),
 	    cmocka_unit_test(remove_keeps_family_positions),
 	    cmocka_unit_test(label_index_follows_family_changes),
 	    cmocka_unit_test(many_series_survive_growth),
