@@ -23,9 +23,12 @@
 #include "collector/statedb.h"
 #include "collector/xalloc.h"
 
-/* Transitions read per transaction, and transactions per turn of the loop. */
-#define INTAKE_BATCH  500
-#define INTAKE_ROUNDS 8
+/* Transitions read from the log per statement, and applied per turn of the loop (in one
+ * transaction, so one sync of the log file). */
+#define INTAKE_BATCH    500
+#define INTAKE_PER_TURN 5000
+/* Handed-over transitions kept in memory at most; later ones are read from the log. */
+#define HANDOVER_MAX 100000
 /* How often silences and acks are checked for changes by other processes. */
 #define REFRESH_INTERVAL_MS 1000
 #define PRUNE_INTERVAL_MS   (3600 * 1000)
@@ -426,40 +429,152 @@ static int save_cursor(struct alerter *a)
 	return statedb_kv_put(a->db, CURSOR_KEY, text);
 }
 
-/* Reads the transitions logged after the cursor, one batch per transaction. */
+/* ---- the hand-over ------------------------------------------------------------------ */
+
+static struct label *label_array_dup(const struct label *v, size_t count)
+{
+	return count > 0 ? labels_dup(v, count) : NULL;
+}
+
+static void handover_entry_free(struct statedb_transition *t)
+{
+	free((char *)t->group);
+	free((char *)t->rule);
+	free((char *)t->alertname);
+	if (t->labels != NULL)
+		labels_free((struct label *)t->labels, t->label_count);
+	if (t->annotations != NULL)
+		labels_free((struct label *)t->annotations, t->annotation_count);
+}
+
+static void handover_clear(struct alerter *a)
+{
+	for (size_t i = a->handover_head; i < a->handover_count; i++)
+		handover_entry_free(&a->handover[i]);
+	a->handover_head = 0;
+	a->handover_count = 0;
+}
+
+/* Keeps a copy of t for the intake. Returns false when t must be read from the log. */
+static bool handover_add(struct alerter *a, const struct statedb_transition *t)
+{
+	struct statedb_transition *copy;
+
+	if (!statedb_transition_committed(a->db, t->id) ||
+	    a->handover_count - a->handover_head >= HANDOVER_MAX)
+		return false;
+	if (a->handover_count > 0 && t->id <= a->handover[a->handover_count - 1].id)
+		return false; /* out of order: the log has the order */
+	/* Drop the consumed entries before growing, so that the array contains only the
+	 * entries that wait. */
+	if (a->handover_head > 0 && a->handover_count == a->handover_capacity) {
+		a->handover_count -= a->handover_head;
+		memmove(a->handover, a->handover + a->handover_head,
+			a->handover_count * sizeof(*a->handover));
+		a->handover_head = 0;
+	}
+	a->handover = xreallocarray_grow(a->handover, &a->handover_capacity, a->handover_count + 1,
+					 sizeof(*a->handover));
+	copy = &a->handover[a->handover_count++];
+	*copy = *t;
+	copy->group = xstrdup(t->group);
+	copy->rule = xstrdup(t->rule);
+	copy->alertname = xstrdup(t->alertname);
+	copy->labels = label_array_dup(t->labels, t->label_count);
+	copy->annotations = label_array_dup(t->annotations, t->annotation_count);
+	return true;
+}
+
+/*
+ * Applies up to `limit` transitions after the cursor. They come from the hand-over while
+ * it continues the cursor without a gap, and from the log otherwise: rows that another
+ * process wrote, or that the evaluator handed over before its commit failed and wrote
+ * again later. Returns the number applied, or -1 when reading the log failed.
+ */
+static int intake_apply(struct alerter *a, int limit, int *from_log)
+{
+	int applied = 0;
+
+	*from_log = 0;
+
+	while (applied < limit) {
+		int want = limit - applied;
+		int n;
+
+		/* Entries at or before the cursor were read from the log already. */
+		while (a->handover_head < a->handover_count &&
+		       a->handover[a->handover_head].id <= a->cursor)
+			handover_entry_free(&a->handover[a->handover_head++]);
+		if (a->handover_head < a->handover_count) {
+			struct statedb_transition *t = &a->handover[a->handover_head];
+
+			if (t->id == a->cursor + 1) {
+				apply_transition(a, t);
+				handover_entry_free(t);
+				a->handover_head++;
+				applied++;
+				continue;
+			}
+			/* Read the gap before t from the log. */
+			if (t->id - a->cursor - 1 < want)
+				want = (int)(t->id - a->cursor - 1);
+		}
+		if (want > INTAKE_BATCH)
+			want = INTAKE_BATCH;
+		n = statedb_transitions_after(a->db, a->cursor, (size_t)want, apply_transition, a);
+		if (n < 0)
+			return -1;
+		applied += n;
+		*from_log += n;
+		if (n < want && a->handover_head < a->handover_count) {
+			/* The log contains nothing before the next handed-over transition,
+			 * which is committed, so that transition follows the cursor. */
+			struct statedb_transition *t = &a->handover[a->handover_head];
+
+			if (t->id > a->cursor) {
+				apply_transition(a, t);
+				handover_entry_free(t);
+				a->handover_head++;
+				applied++;
+			}
+			continue;
+		}
+		if (n < want)
+			break;
+	}
+	return applied;
+}
+
+/* Applies the transitions after the cursor, up to INTAKE_PER_TURN in one transaction. */
 static void intake(evutil_socket_t fd, short what, void *arg)
 {
 	struct alerter *a = arg;
-	int n = 0;
-
 	int64_t started = al_wall_ms();
 	int64_t first = a->cursor;
+	int from_log = 0;
+	int n = 0;
 
 	(void)fd;
 	(void)what;
 	if (a->stopping)
 		return;
-	for (int round = 0; round < INTAKE_ROUNDS; round++) {
-		int64_t before = a->cursor;
-
-		if (statedb_begin(a->db) < 0)
-			break;
-		n = statedb_transitions_after(a->db, a->cursor, INTAKE_BATCH, apply_transition, a);
+	if (statedb_begin(a->db) == 0) {
+		n = intake_apply(a, INTAKE_PER_TURN, &from_log);
 		if (n < 0 || save_cursor(a) < 0 || statedb_commit(a->db) < 0) {
-			/* The memory may be ahead of the table now; the next turn re-reads the
-			 * same transitions, and applying one twice changes nothing. */
+			/* The memory may be ahead of the table now. The next turn reads the same
+			 * transitions from the log again, and applying one twice changes nothing. */
 			statedb_rollback(a->db);
-			a->cursor = before;
-			break;
+			handover_clear(a);
+			a->cursor = first;
+			n = 0;
 		}
-		if (n < INTAKE_BATCH)
-			break;
 	}
-	if (n == INTAKE_BATCH)
+	if (n == INTAKE_PER_TURN)
 		event_active(a->intake_ev, 0, 0);
 	if (a->cursor != first)
-		log_debug("alerter", NULL, "read transitions %lld to %lld in %lld ms",
-			  (long long)first + 1, (long long)a->cursor,
+		log_debug("alerter", NULL,
+			  "applied transitions %lld to %lld (%d read from the log) in %lld ms",
+			  (long long)first + 1, (long long)a->cursor, from_log,
 			  (long long)(al_wall_ms() - started));
 	al_groups_schedule(a);
 }
@@ -468,9 +583,10 @@ void alerter_on_transition(void *arg, const struct statedb_transition *t)
 {
 	struct alerter *a = arg;
 
-	(void)t;
-	if (a != NULL && !a->stopping)
-		event_active(a->intake_ev, 0, 0);
+	if (a == NULL || a->stopping)
+		return;
+	handover_add(a, t);
+	event_active(a->intake_ev, 0, 0);
 }
 
 /* ---- housekeeping ------------------------------------------------------------------ */
@@ -583,6 +699,7 @@ struct alerter *alerter_new(struct event_base *base, struct statedb *db,
 	a->flush_ev = evtimer_new(base, al_groups_on_flush_timer, a);
 	a->deliver_ev = evtimer_new(base, al_delivery_on_timer, a);
 	a->refresh_ev = evtimer_new(base, refresh, a);
+	a->results_ev = event_new(base, -1, 0, al_delivery_on_results, a);
 	arm_refresh(a);
 	log_info("alerter", NULL, "started: %zu alerts in the store, transition cursor %lld",
 		 a->alert_count, (long long)a->cursor);
@@ -617,6 +734,7 @@ void alerter_stop(struct alerter *a)
 		event_del(a->flush_ev);
 		event_del(a->deliver_ev);
 		event_del(a->refresh_ev);
+		event_del(a->results_ev);
 	}
 }
 
@@ -630,11 +748,14 @@ void alerter_free(struct alerter *a)
 		event_free(a->flush_ev);
 		event_free(a->deliver_ev);
 		event_free(a->refresh_ev);
+		event_free(a->results_ev);
 	}
 	al_groups_free(a);
 	al_delivery_free(a);
 	store_clear(a);
 	free(a->alert_buckets);
+	handover_clear(a);
+	free(a->handover);
 	for (size_t i = 0; i < a->stmt_count; i++)
 		sqlite3_finalize(a->stmts[i].stmt);
 	ack_set_free(a->acks);

@@ -7,7 +7,8 @@
  * The path of a transition:
  *   1. The evaluator appends it to the state database's transition log. The alerter
  *      reads the log after its own cursor, so a transition that arrived while tocsind was
- *      down or that a crash interrupted is read again. The alert store (table
+ *      down or that a crash interrupted is read again. The evaluator hands committed
+ *      transitions over in memory as well, so a running alerter does not parse them back. The alert store (table
  *      alerter_alerts) and the cursor change in one transaction.
  *   2. Each alert is routed (alerter/route.h) into aggregation groups. A group sends its
  *      first notification after group_wait, then checks every group_interval whether
@@ -78,8 +79,10 @@ struct alerter *alerter_new(struct event_base *base, struct statedb *db,
 void alerter_apply(struct alerter *a, const struct alerting_config *ac);
 
 /*
- * The evaluator's hook (evaluator_on_transition): signals the alerter that the log grew.
- * The transition itself is read back from the log, after the evaluator's commit.
+ * The evaluator's hook (evaluator_on_transition), called after the evaluator's commit. A
+ * transition that statedb_transition_committed() confirms is copied and applied from
+ * memory at the next intake. Any other is read back from the log, which stays the record
+ * that a restart reads from the alerter's cursor on.
  */
 void alerter_on_transition(void *arg, const struct statedb_transition *t);
 

@@ -96,8 +96,10 @@ struct dl_attempt {
 	 * send() has returned. */
 	bool starting;
 	bool ended_early;
-	struct delivery_outcome early;
+	struct delivery_outcome early; /* the outcome, once the attempt ended */
+	int64_t ended_ms;
 	struct dl_attempt *prev, *next;
+	struct dl_attempt *finished_next; /* in alerter.finished */
 };
 
 #define AL_LATENCY_BUCKETS 12
@@ -127,6 +129,13 @@ struct alerter {
 	struct outbox *outbox;
 	struct backoff_random random;
 	int64_t cursor; /* the last transition read */
+	/* Transitions the evaluator handed over after committing them, in id order, with
+	 * their strings owned: the intake applies them without reading the log back. Entries
+	 * before handover_head are consumed. */
+	struct statedb_transition *handover;
+	size_t handover_head;
+	size_t handover_count;
+	size_t handover_capacity;
 
 	/* The alert store: a hash table by fingerprint. */
 	struct al_alert **alert_buckets;
@@ -142,6 +151,9 @@ struct alerter {
 	struct dl_integration **integrations;
 	size_t integration_count;
 	struct dl_attempt *attempts;
+	/* Attempts that ended and whose outcome is not recorded yet, oldest first; they stay
+	 * in `attempts` and in flight until then. */
+	struct dl_attempt *finished, *finished_tail;
 	size_t in_flight;
 	struct al_counter *counters;
 	size_t counter_count;
@@ -157,6 +169,7 @@ struct alerter {
 	struct event *flush_ev;   /* the earliest group check */
 	struct event *deliver_ev; /* the delivery loop */
 	struct event *refresh_ev; /* silences and acks changed by other processes; pruning */
+	struct event *results_ev; /* records the outcomes of attempts that ended */
 	int64_t last_prune_ms;
 	bool stopping;
 	struct alerter_stats stats;
@@ -194,6 +207,7 @@ void al_alert_suppression(struct alerter *a, const struct al_alert *al, int64_t 
 void al_delivery_apply(struct alerter *a);
 void al_delivery_kick(struct alerter *a);
 void al_delivery_on_timer(int fd, short what, void *arg);
+void al_delivery_on_results(int fd, short what, void *arg);
 void al_delivery_cancel_all(struct alerter *a);
 void al_delivery_free(struct alerter *a);
 /* The integrations of a receiver in the current config (NULL when it has none). */

@@ -140,11 +140,11 @@ static void log_outcome(struct alerter *a, struct dl_attempt *at, const struct d
 	(void)a;
 }
 
-static void finish(struct dl_attempt *at, const struct delivery_outcome *o)
+/* Records the outcome of attempt at, which ended at now, and frees it. */
+static void finish(struct dl_attempt *at, const struct delivery_outcome *o, int64_t now)
 {
 	struct alerter *a = at->a;
 	struct dl_integration *in = at->in;
-	int64_t now = al_wall_ms();
 	struct backoff_policy p = policy(a);
 	int state = outbox_mark_result(a->outbox, at->id, o, now, &p);
 	struct al_counter *c;
@@ -171,16 +171,62 @@ static void finish(struct dl_attempt *at, const struct delivery_outcome *o)
 	al_delivery_kick(a);
 }
 
+/*
+ * Records the outcomes of the attempts that ended since the last call, in one transaction
+ * so that one sync of the log file covers all of them. Outcomes that arrive while the
+ * loop thread waits for that sync are recorded together at the next call.
+ */
+static void record_finished(struct alerter *a)
+{
+	bool batched;
+
+	if (a->finished == NULL)
+		return;
+	batched = statedb_begin(a->db) == 0;
+	while (a->finished != NULL) {
+		struct dl_attempt *at = a->finished;
+
+		a->finished = at->finished_next;
+		if (a->finished == NULL)
+			a->finished_tail = NULL;
+		finish(at, &at->early, at->ended_ms);
+	}
+	/* A failed commit leaves the rows in state sending: they are sent again after a
+	 * restart, as after a crash during the attempt. */
+	if (batched && statedb_commit(a->db) < 0)
+		statedb_rollback(a->db);
+}
+
+void al_delivery_on_results(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	record_finished(arg);
+}
+
 static void on_done(void *arg, const struct delivery_outcome *outcome)
 {
 	struct dl_attempt *at = arg;
+	struct alerter *a = at->a;
 
+	at->early = *outcome;
 	if (at->starting) {
-		at->early = *outcome;
 		at->ended_early = true;
 		return;
 	}
-	finish(at, outcome);
+	/* The receiver is done with the operation: nothing is left to cancel. */
+	at->op = NULL;
+	at->ended_ms = al_wall_ms();
+	at->finished_next = NULL;
+	if (a->finished_tail != NULL)
+		a->finished_tail->finished_next = at;
+	else
+		a->finished = at;
+	a->finished_tail = at;
+	if (a->results_ev != NULL)
+		event_active(a->results_ev, 0, 0);
+	else
+		record_finished(a);
 }
 
 struct due_row {
@@ -205,7 +251,19 @@ static void collect_due(void *arg, const struct outbox_entry *e)
 					    xstrdup(e->idempotency_key)};
 }
 
-static void start(struct alerter *a, struct dl_integration *in, struct due_row *row, int64_t now)
+/* The attempts of one delivery turn whose rows are marked sending but not yet sent. */
+struct prepared {
+	struct dl_attempt **v;
+	size_t count;
+	size_t capacity;
+};
+
+/*
+ * Marks the row sending and sets up its attempt, which counts as in flight from now on;
+ * send_prepared() starts it once the mark is committed.
+ */
+static void prepare(struct alerter *a, struct dl_integration *in, struct due_row *row, int64_t now,
+		    struct prepared *out)
 {
 	struct dl_attempt *at;
 	struct delivery_outcome failed = {.result = DELIVERY_RETRY};
@@ -234,16 +292,24 @@ static void start(struct alerter *a, struct dl_integration *in, struct due_row *
 		snprintf(failed.detail, sizeof failed.detail, "stored notification unreadable: %s",
 			 error);
 		free(error);
-		finish(at, &failed);
+		finish(at, &failed, now);
 		return;
 	}
+	out->v = xreallocarray_grow(out->v, &out->capacity, out->count + 1, sizeof(*out->v));
+	out->v[out->count++] = at;
+}
+
+static void send_prepared(struct alerter *a, struct dl_attempt *at)
+{
+	struct delivery_outcome failed = {.result = DELIVERY_RETRY};
+
 	at->starting = true;
-	at->op = in->type->send(in->state, a->base, at->n, 0, on_done, at, &failed);
+	at->op = at->in->type->send(at->in->state, a->base, at->n, 0, on_done, at, &failed);
 	at->starting = false;
 	if (at->ended_early)
-		finish(at, &at->early);
+		finish(at, &at->early, al_wall_ms());
 	else if (at->op == NULL)
-		finish(at, &failed);
+		finish(at, &failed, al_wall_ms());
 }
 
 /* The length of the group key in an idempotency key "GROUP_KEY/SEQUENCE". */
@@ -320,7 +386,8 @@ static bool supersede_if_newer(struct alerter *a, const struct dl_integration *i
  * while an attempt of its group is in flight, so one group's notifications reach an
  * integration in order.
  */
-static void pump(struct alerter *a, struct dl_integration *in, int64_t now)
+static void pump(struct alerter *a, struct dl_integration *in, int64_t now,
+		 struct prepared *prepared)
 {
 	for (int pass = 0; pass < 4 && in->in_flight < a->opts.max_in_flight && !a->stopping;
 	     pass++) {
@@ -341,7 +408,7 @@ static void pump(struct alerter *a, struct dl_integration *in, int64_t now)
 			if (!blocked && in->in_flight < a->opts.max_in_flight &&
 			    !group_in_flight(a, in, row->key) && !supersede_if_newer(a, in, row)) {
 				if (breaker_allow(&in->breaker, now)) {
-					start(a, in, row, now);
+					prepare(a, in, row, now, prepared);
 					started++;
 				} else {
 					blocked = true;
@@ -392,14 +459,33 @@ void al_delivery_on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct alerter *a = arg;
 	int64_t now = al_wall_ms();
+	struct prepared prepared = {0};
+	bool batched;
 
 	(void)fd;
 	(void)what;
 	if (a->stopping || a->ac == NULL)
 		return;
+	/* Outcomes first: they free room in flight and end a group's wait. */
+	record_finished(a);
+	/* The rows of all attempts of this turn are marked sending in one transaction, and
+	 * no attempt starts before that mark is on disk. */
+	batched = statedb_begin(a->db) == 0;
 	for (size_t i = 0; i < a->integration_count; i++)
 		if (a->integrations[i]->present)
-			pump(a, a->integrations[i], now);
+			pump(a, a->integrations[i], now, &prepared);
+	if (batched && statedb_commit(a->db) < 0) {
+		statedb_rollback(a->db);
+		/* The rows are queued again; the refresh timer runs this loop again. */
+		for (size_t i = 0; i < prepared.count; i++) {
+			breaker_cancel(&prepared.v[i]->in->breaker);
+			attempt_unlink(a, prepared.v[i]);
+		}
+		prepared.count = 0;
+	}
+	for (size_t i = 0; i < prepared.count; i++)
+		send_prepared(a, prepared.v[i]);
+	free(prepared.v);
 	arm(a, now);
 }
 
@@ -411,6 +497,8 @@ void al_delivery_cancel_all(struct alerter *a)
 
 	snprintf(o.reason, sizeof o.reason, "cancelled");
 	snprintf(o.detail, sizeof o.detail, "attempt cancelled by a reload or a stop");
+	/* Attempts that ended keep their outcome. */
+	record_finished(a);
 	while (a->attempts != NULL) {
 		struct dl_attempt *at = a->attempts;
 

@@ -1,8 +1,9 @@
 /*
  * The outbox table in the state database (see outbox.h): its schema and the version
  * kept beside it, the cached statements, and the state machine of one entry. Each
- * change is one autocommit statement, so with synchronous=FULL it is on disk when the
- * function returns.
+ * change is one statement. With synchronous=FULL it is on disk when the function returns,
+ * or, inside a transaction of the caller (the delivery loop batches its marks), when that
+ * transaction commits.
  */
 #include "alerter/outbox.h"
 

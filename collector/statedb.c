@@ -154,6 +154,13 @@ struct statedb {
 	char *path;
 	bool in_transaction;
 	int begin_changes; /* sqlite3_total_changes() when the transaction began */
+	/* Transition ids added in the open transaction (0 when none), and whether an add
+	 * failed in it. */
+	int64_t txn_first_transition, txn_last_transition;
+	bool txn_transition_failed;
+	/* The ids that the last commit which added transitions stored; 0 and 0 when an add
+	 * of that transaction failed, since its transitions then carry made-up ids. */
+	int64_t committed_first_transition, committed_last_transition;
 	sqlite3_stmt *stmt[STMT_COUNT];
 	struct throttle log[STMT_COUNT]; /* one per statement: one per kind of failure */
 	struct throttle corrupt_log;     /* rows that do not parse */
@@ -574,6 +581,9 @@ int statedb_begin(struct statedb *db)
 		return -1;
 	db->in_transaction = true;
 	db->begin_changes = sqlite3_total_changes(db->sqlite);
+	db->txn_first_transition = 0;
+	db->txn_last_transition = 0;
+	db->txn_transition_failed = false;
 	return 0;
 }
 
@@ -596,6 +606,13 @@ int statedb_commit(struct statedb *db)
 	}
 	sqlite3_reset(db->stmt[STMT_COMMIT]);
 	db->in_transaction = false;
+	if (db->txn_transition_failed) {
+		db->committed_first_transition = 0;
+		db->committed_last_transition = 0;
+	} else if (db->txn_first_transition > 0) {
+		db->committed_first_transition = db->txn_first_transition;
+		db->committed_last_transition = db->txn_last_transition;
+	}
 	/* An empty transaction commits even on a full disk, so only a commit that wrote
 	 * rows ends a run of failures. Otherwise the throttle would log every failure. */
 	if (wrote)
@@ -752,6 +769,7 @@ int64_t statedb_transition_add(struct statedb *db, const struct statedb_transiti
 {
 	sqlite3_stmt *stmt = db->stmt[STMT_TRANSITION_ADD];
 	const struct alert_change *c = &t->change;
+	int64_t id;
 
 	sqlite3_bind_int64(stmt, 1, t->time_ms);
 	sqlite3_bind_text(stmt, 2, t->group, -1, SQLITE_STATIC);
@@ -768,9 +786,27 @@ int64_t statedb_transition_add(struct statedb *db, const struct statedb_transiti
 	sqlite3_bind_int(stmt, 13, c->notify);
 	sqlite3_bind_int(stmt, 14, c->flapping);
 	sqlite3_bind_int(stmt, 15, c->resolved);
-	if (run_statement(db, STMT_TRANSITION_ADD) < 0)
+	if (run_statement(db, STMT_TRANSITION_ADD) < 0) {
+		db->txn_transition_failed = true;
 		return -1;
-	return sqlite3_last_insert_rowid(db->sqlite);
+	}
+	id = sqlite3_last_insert_rowid(db->sqlite);
+	if (!db->in_transaction) {
+		/* An autocommit statement: stored already. */
+		db->committed_first_transition = id;
+		db->committed_last_transition = id;
+	} else {
+		if (db->txn_first_transition == 0)
+			db->txn_first_transition = id;
+		db->txn_last_transition = id;
+	}
+	return id;
+}
+
+bool statedb_transition_committed(const struct statedb *db, int64_t id)
+{
+	return id > 0 && id >= db->committed_first_transition &&
+	       id <= db->committed_last_transition;
 }
 
 /* Fills *t from the current row of the transition SELECT; labels are allocated. */
@@ -949,10 +985,107 @@ static json_t *json_text(const char *text)
 	return s;
 }
 
+/* Bytes that escape_json() writes for c: 1, 2 (\n, \", ...) or 6 (\u001F). */
+static size_t escaped_length(unsigned char c)
+{
+	if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+		return 2;
+	return c < 0x20 ? 6 : 1;
+}
+
+/* Writes text as a JSON string at out, escaped as jansson's json_dumps() escapes it, so
+ * that rows keep one form whichever path wrote them. Returns the end. */
+static char *escape_json(char *out, const char *text)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	*out++ = '"';
+	for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+		unsigned char c = *p;
+
+		if (escaped_length(c) == 1) {
+			*out++ = (char)c;
+			continue;
+		}
+		*out++ = '\\';
+		switch (c) {
+		case '"':
+		case '\\':
+			*out++ = (char)c;
+			break;
+		case '\b':
+			*out++ = 'b';
+			break;
+		case '\f':
+			*out++ = 'f';
+			break;
+		case '\n':
+			*out++ = 'n';
+			break;
+		case '\r':
+			*out++ = 'r';
+			break;
+		case '\t':
+			*out++ = 't';
+			break;
+		default:
+			*out++ = 'u';
+			*out++ = '0';
+			*out++ = '0';
+			*out++ = hex[c >> 4];
+			*out++ = hex[c & 0xf];
+			break;
+		}
+	}
+	*out++ = '"';
+	return out;
+}
+
+/*
+ * Renders labels sorted by name without duplicates, in valid UTF-8, straight into a
+ * string: this runs for every transition and alert row, and building a jansson object
+ * first costs several times as much. Returns NULL for any other label set.
+ */
+static char *labels_json_direct(const struct label *labels, size_t count)
+{
+	size_t size = 3; /* braces and the terminating NUL */
+	char *text;
+	char *out;
+
+	for (size_t i = 0; i < count; i++) {
+		if (i > 0 && strcmp(labels[i - 1].name, labels[i].name) >= 0)
+			return NULL;
+		if (!utf8_valid(labels[i].name) || !utf8_valid(labels[i].value))
+			return NULL;
+		size += 6; /* quotes, colon, comma */
+		for (const char *p = labels[i].name; *p != '\0'; p++)
+			size += escaped_length((unsigned char)*p);
+		for (const char *p = labels[i].value; *p != '\0'; p++)
+			size += escaped_length((unsigned char)*p);
+	}
+	text = xmalloc(size);
+	out = text;
+	*out++ = '{';
+	for (size_t i = 0; i < count; i++) {
+		if (i > 0)
+			*out++ = ',';
+		out = escape_json(out, labels[i].name);
+		*out++ = ':';
+		out = escape_json(out, labels[i].value);
+	}
+	*out++ = '}';
+	*out = '\0';
+	return text;
+}
+
 char *statedb_labels_json(const struct label *labels, size_t count)
 {
-	json_t *object = json_object();
-	char *text;
+	json_t *object;
+	char *text = labels_json_direct(labels, count);
+
+	if (text != NULL)
+		return text;
+	object = json_object();
 
 	if (object == NULL)
 		log_fatal("statedb", "out of memory building a JSON object");

@@ -79,6 +79,15 @@ struct statedb_transition {
 /* Appends a transition; returns its id (> 0) or -1. */
 int64_t statedb_transition_add(struct statedb *db, const struct statedb_transition *t);
 
+/*
+ * True when transition `id` was added through this connection by the last commit that added
+ * transitions, or by an autocommit add. Such a row is on disk, so the caller may act on its
+ * in-memory copy instead of reading the row back. False for the ids of a transaction that
+ * rolled back (SQLite hands those ids out again), of a transaction in which an add failed,
+ * and of rows that other connections wrote: callers read those from the log.
+ */
+bool statedb_transition_committed(const struct statedb *db, int64_t id);
+
 /* Calls fn for up to `limit` transitions with id > after_id, in id order. Returns the
  * number passed to fn, or -1. */
 typedef void statedb_transition_fn(void *arg, const struct statedb_transition *t);

@@ -15,6 +15,8 @@ time (whole process, and for tocsind also its loop thread, which runs the evalua
 the alerter) and its resident memory (peak and at the end).
 
 Usage: bench_alerts.py TOCSIND [ALERTMANAGER]
+Environment: BENCH_ALERTS_LOG=FILE runs tocsind with --log-level debug and copies its log
+to FILE, for finding where the time goes (debug logging costs some time itself).
 Prints one last line: bench-alerts: alerts=N tocsin_all_delivered_s=X
 alertmanager_all_delivered_s=X p99_condition_to_delivery_s=X
 """
@@ -254,10 +256,13 @@ alerting:
     routes:
 {routes}""")
     port = free_port()
-    log = open(os.path.join(workdir, "tocsind.log"), "w")
+    log_path = os.path.join(workdir, "tocsind.log")
+    keep_log = os.environ.get("BENCH_ALERTS_LOG")
+    log = open(log_path, "w")
     proc = subprocess.Popen([tocsind, "--config", cfg, "--listen", f"127.0.0.1:{port}",
                              "--data-dir", os.path.join(workdir, "data"),
-                             "--log-level", "notice"], stdout=log, stderr=subprocess.STDOUT)
+                             "--log-level", "debug" if keep_log else "notice"],
+                            stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc, "tocsind")
         # Every series is stored and evaluated at 0 before the flip; the archive files are
@@ -279,6 +284,8 @@ alerting:
     finally:
         stop(proc)
         log.close()
+        if keep_log:
+            shutil.copyfile(log_path, keep_log)
 
 
 def bench_alertmanager(binary, receivers, recorder, workdir):

@@ -425,6 +425,12 @@ static void labels_json_escapes_utf8(void **state)
 	statedb_labels_free(parsed, count);
 	free(json);
 
+	/* Sorted labels take the direct path, which must escape as jansson does. */
+	json = statedb_labels_json(
+	    (const struct label[]){{"a", "q\"\\\b\f\r\x1f/\x7f"}, {"b", "Zürich"}}, 2);
+	assert_string_equal(json, "{\"a\":\"q\\\"\\\\\\b\\f\\r\\u001F/\x7f\",\"b\":\"Zürich\"}");
+	free(json);
+
 	json = statedb_labels_json(NULL, 0);
 	assert_string_equal(json, "{}");
 	assert_int_equal(statedb_labels_parse(json, &parsed, &count), 0);
@@ -546,6 +552,42 @@ static void transaction_commit_rollback(void **state)
 	assert_string_equal(value, "1");
 	free(value);
 	assert_null(statedb_kv_get(f->db, "b"));
+}
+
+static void transition_committed_by_last_commit(void **state)
+{
+	struct fixture *f = *state;
+	int64_t single, first, second, rolled_back, reused;
+
+	single = add_transition(f->db, 1000, 1);
+	assert_true(statedb_transition_committed(f->db, single)); /* autocommit */
+
+	assert_int_equal(statedb_begin(f->db), 0);
+	first = add_transition(f->db, 2000, 1);
+	second = add_transition(f->db, 3000, 1);
+	assert_false(statedb_transition_committed(f->db, first)); /* not committed yet */
+	assert_int_equal(statedb_commit(f->db), 0);
+	assert_true(statedb_transition_committed(f->db, first));
+	assert_true(statedb_transition_committed(f->db, second));
+
+	/* A transaction without transitions leaves the last ones committed. */
+	assert_int_equal(statedb_begin(f->db), 0);
+	assert_int_equal(statedb_kv_put(f->db, "k", "v"), 0);
+	assert_int_equal(statedb_commit(f->db), 0);
+	assert_true(statedb_transition_committed(f->db, second));
+
+	/* SQLite hands the id of a rolled-back row out again. */
+	assert_int_equal(statedb_begin(f->db), 0);
+	rolled_back = add_transition(f->db, 4000, 1);
+	statedb_rollback(f->db);
+	assert_false(statedb_transition_committed(f->db, rolled_back));
+	assert_int_equal(statedb_begin(f->db), 0);
+	reused = add_transition(f->db, 5000, 2);
+	assert_int_equal(reused, rolled_back);
+	assert_int_equal(statedb_commit(f->db), 0);
+	assert_true(statedb_transition_committed(f->db, reused));
+	assert_false(statedb_transition_committed(f->db, 0));
+	assert_false(statedb_transition_committed(f->db, -1));
 }
 
 static void locked_database_fails_open(void **state)
@@ -748,6 +790,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(open_creates_directory, setup, teardown),
 	    cmocka_unit_test_setup_teardown(reopen_keeps_data, setup, teardown),
 	    cmocka_unit_test_setup_teardown(transaction_commit_rollback, setup, teardown),
+	    cmocka_unit_test_setup_teardown(transition_committed_by_last_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(locked_database_fails_open, setup, teardown),
 	    cmocka_unit_test_setup_teardown(unwritable_directory_fails_open, setup, teardown),
 	    cmocka_unit_test_setup_teardown(unwritable_directory_as_user, setup, teardown),
