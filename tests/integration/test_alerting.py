@@ -429,9 +429,10 @@ def test_exec_receiver_runs_remediation(daemon_factory, tmp_path, mailbox):
     d.write_config(cfg)
     d.start()
     other.stop()
-    # The script writes its first line before the notification: wait for the blank line
-    # that ends a whole run.
-    wait_for(lambda: out.exists() and len(out.read_text().splitlines()) >= 3, timeout=20,
+    # The script writes its first line before the notification, which ends with the
+    # newline its last echo adds: wait for that newline.
+    wait_for(lambda: out.exists() and len(out.read_text().splitlines()) >= 2
+             and out.read_text().endswith("\n"), timeout=20,
              what="the remediation command's run")
     first_line = out.read_text().splitlines()[0]
     assert first_line == "firing ServiceDown"
