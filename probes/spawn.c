@@ -18,6 +18,12 @@
  * is reaped at once. At exit (also after --once) the commands still running get the rest
  * of their kill_after after SIGTERM, then everything is killed and reaped before tocsind
  * returns, so nothing is left to PID 1.
+ *
+ * NOTE: glibc's posix_spawn starts the child with CLONE_VFORK, so the loop waits until the
+ * child has been scheduled and called execve: microseconds on an idle machine, about 1 ms
+ * per run with hundreds of runnable plugins on two cores (docs/benchmarks.md, exec probe).
+ * Spawning from a helper thread would end that wait, but the reaping above would then have
+ * to accept exits of children whose start the loop has not seen yet.
  */
 #include "probes/spawn.h"
 
