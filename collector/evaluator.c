@@ -121,13 +121,7 @@ void ev_labels_free(struct ev_labels *b)
 
 uint64_t ev_labels_fingerprint(const struct label *v, size_t count)
 {
-	uint64_t h = HASH_FNV_OFFSET;
-
-	for (size_t i = 0; i < count; i++) {
-		h = hash_bytes(h, v[i].name, strlen(v[i].name) + 1);
-		h = hash_bytes(h, v[i].value, strlen(v[i].value) + 1);
-	}
-	return h;
+	return label_set_hash(HASH_FNV_OFFSET, v, count);
 }
 
 static struct label *labels_copy(const struct label *v, size_t count)

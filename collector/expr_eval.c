@@ -238,13 +238,7 @@ void expr_vector_sort(struct expr_value *v)
 
 static uint64_t labels_hash(const struct expr_labels *l)
 {
-	uint64_t h = HASH_FNV_OFFSET;
-
-	for (size_t i = 0; i < l->count; i++) {
-		h = hash_bytes(h, l->v[i].name, strlen(l->v[i].name) + 1);
-		h = hash_bytes(h, l->v[i].value, strlen(l->v[i].value) + 1);
-	}
-	return h;
+	return label_set_hash(HASH_FNV_OFFSET, l->v, l->count);
 }
 
 /* ---- selectors ---- */

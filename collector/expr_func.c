@@ -565,13 +565,7 @@ static struct expr_labels group_labels(struct expr_eval_ctx *ctx, const struct e
 
 static uint64_t group_hash(const struct expr_labels *l)
 {
-	uint64_t h = HASH_FNV_OFFSET;
-
-	for (size_t i = 0; i < l->count; i++) {
-		h = hash_bytes(h, l->v[i].name, strlen(l->v[i].name) + 1);
-		h = hash_bytes(h, l->v[i].value, strlen(l->v[i].value) + 1);
-	}
-	return h;
+	return label_set_hash(HASH_FNV_OFFSET, l->v, l->count);
 }
 
 static void group_add(enum expr_agg_op op, struct group *g, double v, size_t index)

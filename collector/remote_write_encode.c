@@ -15,14 +15,7 @@
 
 static uint64_t hash_labels(const struct remote_write_sample *s)
 {
-	uint64_t h = HASH_FNV_OFFSET;
-
-	for (size_t i = 0; i < s->label_count; i++) {
-		/* The NULs keep "ab"="c" apart from "a"="bc". */
-		h = hash_bytes(h, s->labels[i].name, strlen(s->labels[i].name) + 1);
-		h = hash_bytes(h, s->labels[i].value, strlen(s->labels[i].value) + 1);
-	}
-	return h;
+	return label_set_hash(HASH_FNV_OFFSET, s->labels, s->label_count);
 }
 
 static bool same_labels(const struct remote_write_sample *a, const struct remote_write_sample *b)

@@ -149,15 +149,20 @@ static int label_compare(const void *a, const void *b)
 	return strcmp(la->name, lb->name);
 }
 
-static uint64_t series_key_hash(const char *name, const struct label *sorted, size_t count)
+uint64_t label_set_hash(uint64_t seed, const struct label *v, size_t count)
 {
-	uint64_t h = hash_string(HASH_FNV_OFFSET, name);
+	uint64_t h = seed;
 
 	for (size_t i = 0; i < count; i++) {
-		h = hash_string(h, sorted[i].name);
-		h = hash_string(h, sorted[i].value);
+		h = hash_string(h, v[i].name);
+		h = hash_string(h, v[i].value);
 	}
 	return h;
+}
+
+static uint64_t series_key_hash(const char *name, const struct label *sorted, size_t count)
+{
+	return label_set_hash(hash_string(HASH_FNV_OFFSET, name), sorted, count);
 }
 
 static bool series_matches(const struct series *s, uint64_t h, const char *name,

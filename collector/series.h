@@ -35,6 +35,13 @@ struct label {
 	const char *value;
 };
 
+/*
+ * FNV-1a over each name and value with its terminating NUL (so {a="bc"} and {ab="c"}
+ * differ), in the given order, from `seed` (HASH_FNV_OFFSET to start). The values are
+ * stored (alert fingerprints, file names): they must never change.
+ */
+uint64_t label_set_hash(uint64_t seed, const struct label *v, size_t count);
+
 /* strcmp(a, b) == 0, without the call when the first characters differ: label names are
  * compared by the million in an evaluation, and most pairs differ at once. */
 static inline bool label_name_equal(const char *a, const char *b)

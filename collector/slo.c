@@ -379,14 +379,7 @@ void slo_prune(struct slo_state *st, struct statedb *db, int64_t now_ms)
 
 static uint64_t labels_key(const struct label *labels, size_t count)
 {
-	uint64_t h = HASH_FNV_OFFSET;
-
-	/* The NUL after each string keeps {a="bc"} and {ab="c"} apart. */
-	for (size_t i = 0; i < count; i++) {
-		h = hash_bytes(h, labels[i].name, strlen(labels[i].name) + 1);
-		h = hash_bytes(h, labels[i].value, strlen(labels[i].value) + 1);
-	}
-	return h;
+	return label_set_hash(HASH_FNV_OFFSET, labels, count);
 }
 
 static int compare_readings(const void *a, const void *b)
