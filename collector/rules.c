@@ -1227,10 +1227,14 @@ static void rules_read_slo(struct rules_loader *ld, struct rules_file *f, struct
 	rules_read_period(&m, c);
 	rules_read_sli(f, &m, c);
 	rules_read_slo_alerts(&m, c);
-	c->min_events = 1;
+	/* One failed request in a quiet hour is a 100 % error ratio: without a floor, a
+	 * low-traffic service would be paged for it. Ten events are fewer than any probe with
+	 * an interval up to six minutes makes in the shortest default long window (1 h). */
+	c->min_events = SLO_DEFAULT_MIN_EVENTS;
 	if (cfg_get_double(&m, "min_events", &c->min_events) == 1 && c->min_events < 0)
-		cfg_error(&m, "min_events", "%g is not accepted; give 0 or more events (default 1)",
-			  c->min_events);
+		cfg_error(&m, "min_events",
+			  "%g is not accepted; give 0 or more events (default %d)", c->min_events,
+			  SLO_DEFAULT_MIN_EVENTS);
 	rules_read_exclusions(&m, c);
 	rules_read_slo_labels(&m, c);
 	cfg_map_finish(&m);

@@ -31,6 +31,9 @@
 
 struct statedb;
 
+/* min_events when the SLO does not set it. */
+#define SLO_DEFAULT_MIN_EVENTS 10
+
 enum slo_sli_kind {
 	SLO_SLI_AVAILABILITY, /* a probe: good = successful runs */
 	SLO_SLI_LATENCY,      /* a probe: good = runs no slower than the threshold */

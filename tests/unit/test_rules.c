@@ -418,7 +418,7 @@ static void test_slo_forms(void **state)
 	assert_string_equal(c->alerts[0].severity, "page");
 	assert_int_equal(c->alerts[0].long_ms, HOUR_MS);
 	assert_int_equal(c->alerts[0].short_ms, 5 * MINUTE_MS);
-	assert_true(c->min_events == 1);
+	assert_true(c->min_events == SLO_DEFAULT_MIN_EVENTS);
 	assert_int_equal(c->exclusion_count, 0);
 
 	c = &set->slos[1];
@@ -794,7 +794,7 @@ static const struct error_case slo_cases[] = {
      "long: 1h, short: 5m, burn_rate: 14.4})"},
     {SLO_PREFIX "    objective: 99\n    probe: p\n    min_events: -1\n",
      "r.yml:5:17: slos[0].min_events: -1 is not accepted; give 0 or more events (default "
-     "1)"},
+     "10)"},
     {SLO_PREFIX "    objective: 99\n    probe: p\n"
 		"    exclude: [{start: 2024-05-01T04:00:00Z, end: 2024-05-01T02:00:00Z}]\n",
      "r.yml:5:50: slos[0].exclude[0].end: end is not after start; give the end of the "
