@@ -847,7 +847,8 @@ static const struct metric_desc d_breaker_opened = {
 static const struct metric_desc d_alerts = {
     "tocsin_alerts",
     "Alerts in the alerter's store by state: active (firing and notified), silenced, "
-    "inhibited, acknowledged, or resolved and not yet notified.",
+    "inhibited, acknowledged, or resolved (its resolved notification not sent yet, or kept "
+    "for Alertmanager re-sends).",
     METRIC_GAUGE};
 
 static const double latency_bounds[AL_LATENCY_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1,   2.5,

@@ -63,7 +63,8 @@ static void add_alerter_alert(void *arg, const struct alerter_alert_view *v)
 	} else {
 		state = "resolved";
 		snprintf(reason, sizeof(reason),
-			 "resolved; the resolved notification is not sent yet");
+			 "resolved; kept until the resolved notification is sent, and for "
+			 "Alertmanager re-sends until resolved_keep has passed");
 	}
 	if (v->ack != NULL)
 		ack = json_pack("{s:s, s:s?, s:o, s:o}", "createdBy", v->ack->created_by, "comment",
