@@ -189,15 +189,20 @@ static void read_urls(struct cfg_map *m, struct am_state *st, bool *failed)
 	}
 }
 
-static void read_duration(struct cfg_map *m, const char *key, int64_t fallback, int64_t *out,
-			  bool *failed)
+/* min_ms: 1 for "longer than 0s", more where a shorter value would flood something. */
+static void read_duration(struct cfg_map *m, const char *key, int64_t fallback, uint64_t min_ms,
+			  const char *why, int64_t *out, bool *failed)
 {
 	uint64_t ms = (uint64_t)fallback;
 
 	if (cfg_get_duration_ms(m, key, &ms) < 0) {
 		*failed = true;
-	} else if (ms == 0) {
-		cfg_error(m, key, "must be longer than 0s");
+	} else if (ms < min_ms) {
+		if (min_ms <= 1)
+			cfg_error(m, key, "must be longer than 0s");
+		else
+			cfg_error(m, key, "must be longer than 0s and at least %llu ms: %s",
+				  (unsigned long long)min_ms, why);
 		*failed = true;
 	}
 	*out = (int64_t)ms;
@@ -225,9 +230,10 @@ static int am_parse(struct cfg_map *m, void **state)
 
 	curlev_ref(); /* released by am_free: the multi handle lives while a state does */
 	read_urls(m, st, &failed);
-	read_duration(m, "resend_delay", AM_FORWARD_DEFAULT_RESEND_DELAY_MS, &st->resend_delay_ms,
-		      &failed);
-	read_duration(m, "resolved_keep", AM_FORWARD_DEFAULT_RESOLVED_KEEP_MS,
+	read_duration(m, "resend_delay", AM_FORWARD_DEFAULT_RESEND_DELAY_MS, 1000,
+		      "each re-send writes one notification per group to the outbox",
+		      &st->resend_delay_ms, &failed);
+	read_duration(m, "resolved_keep", AM_FORWARD_DEFAULT_RESOLVED_KEEP_MS, 1, NULL,
 		      &st->resolved_keep_ms, &failed);
 	if (failed) {
 		am_free(st);

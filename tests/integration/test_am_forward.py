@@ -161,6 +161,7 @@ def test_cancel_with_two_posts_in_flight(tmp_path):
     ("resend_delay: 1m\n", "urls is missing"),
     ("urls: [ftp://127.0.0.1]\n", 'urls[0]: scheme "ftp"'),
     ("urls: [http://127.0.0.1:9093]\nresend_delay: 0s\n", "resend_delay: must be longer"),
+    ("urls: [http://127.0.0.1:9093]\nresend_delay: 200ms\n", "at least 1000 ms: each re-send"),
 ])
 def test_config_errors(tmp_path, options, message):
     r = send(tmp_path, "alertmanager", options, notification([alert("db6")]))
