@@ -162,10 +162,15 @@ def http_server():
     server.stop()
 
 
-def test_check_http_and_check_procs(daemon_factory, http_server):
+def test_check_http_and_check_procs(daemon_factory, http_server, request):
     check_http = need_plugin("check_http")
     check_procs = need_plugin("check_procs")
     refused_port = free_port()
+    # check_procs leaves out its own parent, tocsind, so it counts a process started here:
+    # a sleep told apart by its argument.
+    marker = str(100000 + os.getpid())
+    sleeper = subprocess.Popen(["sleep", marker])
+    request.addfinalizer(sleeper.kill)
     probes = f"""
   - name: http_ok
     type: exec
@@ -178,7 +183,7 @@ def test_check_http_and_check_procs(daemon_factory, http_server):
     command: [{check_http}, -H, 127.0.0.1, -p, "{refused_port}"]
   - name: procs_ok
     type: exec
-    command: [{check_procs}, -c, "1:", -C, tocsind]
+    command: [{check_procs}, -c, "1:", -C, sleep, -a, "{marker}"]
   - name: procs_none
     type: exec
     command: [{check_procs}, -c, "1:", -C, no-such-command]
