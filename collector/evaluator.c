@@ -345,7 +345,7 @@ static bool exported_state(enum alert_state s)
  * labels follow from the identity, the state and the shown level, so while those two stay
  * the same the series kept from the last evaluation are written directly: an evaluation
  * of thousands of firing alerts interns no label set. The instance owns its series, so no
- * other alert removes them while it holds them.
+ * other alert removes them while it keeps them.
  */
 static void export_alert(struct evaluator *ev, const struct ev_rule *r, struct ev_instance *i,
 			 int64_t now_ms)
@@ -984,7 +984,7 @@ static void group_timer(evutil_socket_t fd, short what, void *arg)
 	arm_timer(g, ev_wall_ms());
 }
 
-/* Series through which a rule sees a probe's runs succeed or fail. */
+/* Series from which a rule reads whether a probe's runs succeed or fail. */
 static const char *const outcome_metrics[] = {"tocsin_probe_success", "tocsin_probe_up",
 					      "probe_success"};
 
@@ -1015,10 +1015,10 @@ static int64_t nudge_spacing_ms(const struct ev_group *g)
 }
 
 /*
- * Evaluates out of turn the groups whose rules read probe outcomes and saw one change. A
- * group whose own turn comes first (or within EV_NUDGE_AHEAD_MS) waits for it; one that
- * ran out of turn less than its spacing ago runs when the spacing has passed. The regular
- * turns keep their slots.
+ * Evaluates out of turn the groups whose rules read probe outcomes, after one changed. A
+ * group whose own turn comes first (or within EV_NUDGE_AHEAD_MS) waits for that turn. A
+ * group that ran out of turn less than its spacing ago runs when the spacing has passed.
+ * The regular turns keep their slots.
  */
 static void nudge_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -1064,7 +1064,7 @@ void evaluator_nudge(struct evaluator *ev)
 		if (ev->groups[k].reads_outcomes)
 			any = ev->groups[k].nudge_pending = true;
 	/* The short delay lets the other probes that finish in the same moment (one target
-	 * behind many probes) commit their samples first: one evaluation sees them all. */
+	 * behind many probes) commit their samples first, so one evaluation reads them all. */
 	if (any)
 		arm_nudge(ev, now + EV_NUDGE_DELAY_MS, now);
 }

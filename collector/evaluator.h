@@ -80,8 +80,9 @@ void evaluator_on_transition(struct evaluator *ev, evaluator_transition_fn *fn, 
 /*
  * Tells the evaluator that a probe's outcome or health just changed. Groups with a rule
  * that can read tocsin_probe_success, tocsin_probe_up or probe_success are evaluated
- * about 20 ms later instead of at their next turn, so that an alert on a target
- * going down does not wait up to a whole interval; each group at most once per interval.
+ * about 20 ms later instead of at their next turn. So an alert on a target going down
+ * does not wait up to a whole interval. Such evaluations of one group are at least 1 s
+ * apart, or a quarter of its interval when that is longer.
  */
 void evaluator_nudge(struct evaluator *ev);
 

@@ -3,8 +3,8 @@
  * in time order. A ring grows by doubling up to the store's sample cap and drops samples
  * older than the history on every append, so its memory follows the probe's interval.
  * Each series also caches a pointer to its window, tagged with the store's serial, so
- * that evaluations reach a window without a hash lookup (a cache miss or two per series);
- * a serial is never reused, so a cache set by a freed store is never taken for valid.
+ * that evaluations reach a window without a hash lookup (a cache miss or two per series).
+ * A serial is never reused, so a cache set by a freed store never matches a new store.
  */
 #include "collector/window.h"
 

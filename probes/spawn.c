@@ -20,10 +20,10 @@
  * returns, so nothing is left to PID 1.
  *
  * NOTE: glibc's posix_spawn starts the child with CLONE_VFORK, so the loop waits until the
- * child has been scheduled and called execve: microseconds on an idle machine, about 1 ms
- * per run with hundreds of runnable plugins on two cores (docs/benchmarks.md, exec probe).
- * Spawning from a helper thread would end that wait, but the reaping above would then have
- * to accept exits of children whose start the loop has not seen yet.
+ * child has been scheduled and called execve. That is microseconds on an idle machine and
+ * about 1 ms per run, measured, with hundreds of runnable plugins on two cores. Spawning
+ * from a helper thread would end that wait, but the reaping above would then have to
+ * accept exits of children whose start the loop has not recorded yet.
  */
 #include "probes/spawn.h"
 

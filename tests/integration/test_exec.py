@@ -167,7 +167,7 @@ def test_check_http_and_check_procs(daemon_factory, http_server, request):
     check_procs = need_plugin("check_procs")
     refused_port = free_port()
     # check_procs leaves out its own parent, tocsind, so it counts a process started here:
-    # a sleep told apart by its argument.
+    # a sleep identified by its argument.
     marker = str(100000 + os.getpid())
     sleeper = subprocess.Popen(["sleep", marker])
     request.addfinalizer(sleeper.kill)

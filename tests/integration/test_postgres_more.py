@@ -174,7 +174,8 @@ def test_database_counters_move(daemon_factory, tls_cluster):
                 psql_session(primary, step.format(a=2, b=1))]
     results = [s.communicate(timeout=20) for s in sessions]
     failed = [err for s, (_, err) in zip(sessions, results) if s.returncode != 0]
-    assert len(failed) == 1 and "deadlock detected" in failed[0], results
+    assert len(failed) == 1, results
+    assert "deadlock detected" in failed[0], results
     wait_counter_moved(d, "pg_stat_database_deadlocks", before["pg_stat_database_deadlocks"])
 
     assert {status for status, _ in run_outcomes(d, "pg-stats")} == {"ok"}

@@ -223,8 +223,8 @@ static void forget_releases_window(void **state)
 	series_registry_free(reg);
 }
 
-/* Each series caches its window for the store that made it; a second store over the same
- * registry, and a store made after the first is freed, must not take that cache. */
+/* Each series caches its window for the store that made it. Neither a second store over
+ * the same registry nor a store made after the first is freed may use that cache. */
 static void stores_keep_their_own_windows(void **state)
 {
 	struct series_registry *reg = series_registry_new();
